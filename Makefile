@@ -1,0 +1,63 @@
+# The single entry point of the course: set-up, the lab, tests and benchmarks.
+# Every target builds (once) and reuses the virtual environment .venv, made from the
+# pinned binder/ requirements, so what Binder installs is what the tests run on.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.hlmteach-installed
+PORT   ?= 8888
+
+.PHONY: setup lab test lint bench execute browser wheel freeze clean
+
+setup: $(STAMP)
+
+$(STAMP): binder/requirements.txt tests/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r binder/requirements.txt -r tests/requirements.txt
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+	$(BIN)/jupyter labextension list 2>&1 | grep -q "@jupyter-widgets/jupyterlab-manager.*enabled"
+	touch $@
+
+## Open the course in JupyterLab at the first notebook.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --port=$(PORT) notebooks/00_start_here.ipynb
+
+## Run the whole test suite: unit, data, engine, notebooks (nbval) and the browser test.
+test: $(STAMP) browser
+	$(BIN)/python -m ruff check hlmteach tests scripts
+	$(BIN)/python -m pytest
+
+## Debian's Chromium drives the browser test; install it when missing (needs root and apt).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser test needs Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'." >&2; exit 1; \
+	  fi; }
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check hlmteach tests scripts
+	$(BIN)/python -m ruff format --check hlmteach tests scripts
+
+## Time the engine against statsmodels (and lme4 when R is installed).
+bench: $(STAMP)
+	$(BIN)/python scripts/benchmark.py
+
+## Execute every notebook in place, top to bottom in a fresh kernel, printing each one's time.
+execute: $(STAMP)
+	$(BIN)/python scripts/execute_notebooks.py
+
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel --outdir dist .
+
+## Re-pin binder/requirements.txt from the top-level pins (run after changing one).
+freeze:
+	rm -rf /tmp/hlmteach-freeze && $(PYTHON) -m venv /tmp/hlmteach-freeze
+	/tmp/hlmteach-freeze/bin/pip install $$(grep -E '^(numpy|scipy|pandas|statsmodels|matplotlib|seaborn|ipywidgets|jupyterlab|tqdm|pyreadstat|patsy)==' binder/requirements.txt)
+	/tmp/hlmteach-freeze/bin/pip freeze
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
