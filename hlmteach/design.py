@@ -1,0 +1,295 @@
+"""From a data frame and a formula to checked model arrays.
+
+Everything a learner can get wrong about the input is caught here, before any
+estimation, with a message that names the problem and the fix: a missing
+column, a non-numeric, constant or infinite outcome, fewer than two schools,
+collinear predictors, a random slope that does not vary within schools.
+Rows with missing values are dropped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Design", "ModelInputError", "build_design", "formula_variables"]
+
+
+class ModelInputError(ValueError):
+    """The data or the model specification cannot be fitted; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """Checked arrays of a two-level model.
+
+    Attributes
+    ----------
+    y : ndarray
+        Outcome (N,).
+    X : ndarray
+        Fixed-effect design (N, p), columns named by ``fixed_names``.
+    Z : ndarray or None
+        Random-effect design (N, q), columns named by ``random_names``; None for OLS.
+    group_codes : ndarray
+        School of each row as 0..J-1, in the order of ``group_labels``.
+    group_labels : ndarray
+        The schools' own ids.
+    outcome : str
+        Name of the outcome.
+    n_dropped : int
+        Rows not used because a variable in the model was missing
+        (SAS's "Observations Not Used").
+    rows : Index
+        Labels of the rows used, in the input frame.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    Z: np.ndarray | None
+    group_codes: np.ndarray | None
+    group_labels: np.ndarray | None
+    outcome: str
+    fixed_names: list[str]
+    random_names: list[str]
+    n_dropped: int
+    rows: pd.Index
+
+    @property
+    def n_obs(self) -> int:
+        """Rows used."""
+        return int(self.y.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        """Schools used."""
+        return 0 if self.group_labels is None else int(self.group_labels.shape[0])
+
+
+_FORMULA_NAMESPACE = set(dir(builtins)) | {"np", "C", "I", "Q", "center", "standardize", "scale"}
+
+
+def formula_variables(formula: str) -> list[str]:
+    """The data columns a patsy formula refers to.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula such as ``"mathach ~ ses + C(sector)"``.
+
+    Returns
+    -------
+    list of str
+        Column names, in order of first appearance.
+
+    Examples
+    --------
+    >>> formula_variables("math ~ college + np.log(size) + C(boy)")
+    ['math', 'college', 'size', 'boy']
+    """
+    from patsy import ModelDesc
+
+    desc = ModelDesc.from_formula(formula)
+    names: list[str] = []
+    for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
+        for factor in term.factors:
+            code = factor.name()
+            try:
+                tree = ast.parse(code, mode="eval")
+            except SyntaxError:
+                names.append(code)
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and node.id not in _FORMULA_NAMESPACE:
+                    names.append(node.id)
+    return list(dict.fromkeys(names))
+
+
+def _check_columns(data: pd.DataFrame, names: Sequence[str], role: str) -> None:
+    missing = [n for n in names if n not in data.columns]
+    if missing:
+        available = ", ".join(map(str, data.columns[:30]))
+        raise ModelInputError(
+            f"The {role} refers to column(s) {missing} that the data do not have. "
+            f"Check the spelling; the data's columns are: {available}."
+        )
+
+
+def _check_outcome(data: pd.DataFrame, outcome: str) -> None:
+    column = data[outcome]
+    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+        raise ModelInputError(
+            f"The outcome {outcome!r} is not numeric (dtype {column.dtype}). A linear model "
+            "needs a numeric outcome; convert it with pd.to_numeric or choose another column."
+        )
+
+
+def _check_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    bad = [c for c in numeric if np.isinf(frame[c].to_numpy(dtype=float)).any()]
+    if bad:
+        raise ModelInputError(
+            f"Column(s) {bad} contain infinite values. Replace them (for example with "
+            "NaN, which drops those rows) before fitting."
+        )
+
+
+def _rank_check(X: np.ndarray, names: list[str]) -> None:
+    """Raise if a column of X is a linear combination of the columns before it."""
+    scale = np.sqrt((X**2).sum(axis=0))
+    scale[scale == 0] = 1.0
+    Xs = X / scale
+    kept: list[int] = []
+    for k in range(Xs.shape[1]):
+        candidate = [*kept, k]
+        sv = np.linalg.svd(Xs[:, candidate], compute_uv=False)
+        if sv[-1] <= 1e-9 * sv[0] * np.sqrt(X.shape[0]):
+            if not kept:
+                raise ModelInputError(
+                    f"The predictor {names[k]!r} is zero in every row used; drop it."
+                )
+            raise ModelInputError(
+                f"The predictors are collinear: {names[k]!r} is an exact linear combination "
+                f"of {[names[i] for i in kept]}. Drop one of them (or a dummy of a category) "
+                "and fit again."
+            )
+        kept.append(k)
+
+
+def build_design(
+    data: pd.DataFrame,
+    formula: str,
+    group: str | None = None,
+    random: Sequence[str] = (),
+) -> Design:
+    """Turn a data frame and a formula into checked arrays.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per student.
+    formula : str
+        Fixed part as a patsy formula, ``"outcome ~ predictors"``.
+    group : str, optional
+        Column identifying the schools (level-2 units). None for OLS.
+    random : sequence of str
+        Level-1 predictors whose slopes vary across schools. The intercept is always
+        random when ``group`` is given. Each entry is a patsy term, such as ``"ses"``.
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    ModelInputError
+        With a message that names the problem and the fix.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7], "x": [0, 1, 0, 1, 1, 0],
+    ...                    "school": [1, 1, 2, 2, 3, 3]})
+    >>> d = build_design(df, "y ~ x", group="school", random=["x"])
+    >>> d.fixed_names, d.random_names, d.n_groups
+    (['Intercept', 'x'], ['Intercept', 'x'], 3)
+    """
+    import patsy
+
+    if not isinstance(data, pd.DataFrame):
+        raise ModelInputError(
+            f"The data must be a pandas DataFrame, not {type(data).__name__}; "
+            "wrap it with pd.DataFrame(...)."
+        )
+    if "~" not in formula:
+        raise ModelInputError(
+            f"The formula {formula!r} has no '~'; write it as 'outcome ~ predictors', "
+            "for example 'math ~ college + boy' or 'math ~ 1' for the intercept-only model."
+        )
+    try:
+        variables = formula_variables(formula)
+    except patsy.PatsyError as exc:
+        raise ModelInputError(f"The formula {formula!r} cannot be read: {exc}") from exc
+    outcome = formula.split("~", 1)[0].strip()
+    _check_columns(data, variables, "formula")
+    random = list(random)
+    random_formula = " + ".join(["1", *random])
+    random_vars = formula_variables("_ ~ " + random_formula)[1:] if random else []
+    _check_columns(data, random_vars, "random part")
+    if random and group is None:
+        raise ModelInputError("Random slopes need a grouping column: pass group='school'.")
+    if group is not None:
+        _check_columns(data, [group], "group argument")
+    if outcome in data.columns:
+        _check_outcome(data, outcome)
+    used = list(dict.fromkeys([*variables, *random_vars, *([group] if group else [])]))
+    _check_finite(data, used)
+
+    complete = data[used].notna().all(axis=1)
+    frame = data.loc[complete]
+    n_dropped = int((~complete).sum())
+    if frame.shape[0] == 0:
+        raise ModelInputError(
+            "No row has all of the model's variables "
+            f"{used}: every row has a missing value. Check the columns for NaNs."
+        )
+    try:
+        y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as exc:
+        raise ModelInputError(f"The formula {formula!r} cannot be applied to the data: {exc}") from exc
+    y = y_df.iloc[:, 0].to_numpy(dtype=float)
+    if y_df.shape[1] != 1:
+        raise ModelInputError(
+            f"The outcome {outcome!r} expands to {y_df.shape[1]} columns; it must be one numeric "
+            "column (a categorical outcome needs a different model)."
+        )
+    if np.ptp(y) == 0:
+        raise ModelInputError(
+            f"The outcome {outcome!r} is constant ({y[0]:g}) in every row used: there is no "
+            "variation to model. Check that you chose the right column."
+        )
+    X = X_df.to_numpy(dtype=float)
+    fixed_names = list(X_df.columns)
+    if X.shape[1] == 0:
+        raise ModelInputError("The model has no fixed effects; add at least an intercept ('~ 1').")
+    _rank_check(X, fixed_names)
+
+    if group is None:
+        return Design(y, X, None, None, None, outcome, fixed_names, [], n_dropped, frame.index)
+
+    codes, labels = pd.factorize(frame[group], sort=True)
+    if labels.shape[0] < 2:
+        raise ModelInputError(
+            f"Only {labels.shape[0]} school ({group}={labels[0]!r}) has complete data: a "
+            "multilevel model needs at least two schools (and many more for useful variance "
+            "estimates). Fit OLS instead, or check the grouping column."
+        )
+    Z_df = patsy.dmatrix(random_formula, frame, return_type="dataframe", NA_action="raise")
+    Z = Z_df.to_numpy(dtype=float)
+    random_names = list(Z_df.columns)
+    for k, name in enumerate(random_names):
+        if name == "Intercept":
+            continue
+        spread = pd.Series(Z[:, k]).groupby(codes).agg(np.ptp)
+        if np.all(spread.to_numpy() == 0):
+            raise ModelInputError(
+                f"The random slope of {name!r} cannot be estimated: {name!r} does not vary within "
+                f"any school (it is a school-level variable). Keep it as a fixed effect and remove "
+                f"it from random=."
+            )
+    return Design(
+        y,
+        X,
+        Z,
+        codes.astype(np.intp),
+        np.asarray(labels),
+        outcome,
+        fixed_names,
+        random_names,
+        n_dropped,
+        frame.index,
+    )

@@ -1,0 +1,627 @@
+"""The estimation core: exact REML/ML for two-level linear mixed models.
+
+The model for school ``j`` is ``y_j = X_j beta + Z_j b_j + e_j`` with
+``b_j ~ N(0, G)`` and ``e_j ~ N(0, sigma2 I)``. Schools are independent, so
+everything the likelihood needs is a sum over schools of small cross-product
+blocks (``Z'Z``, ``Z'X``, ``Z'y``) plus the totals ``X'X``, ``X'y`` and ``y'y``.
+Writing ``G = sigma2 * T`` with the *relative* covariance ``T = Lambda Lambda'``
+(Bates et al. 2015, J. Stat. Softw. 67(1)), ``sigma2`` and ``beta`` profile
+out in closed form and the optimiser only searches over the few elements
+``theta`` of the lower-triangular factor ``Lambda``.
+
+Every per-school quantity below is a stack of ``q x q`` arrays (``q`` is the
+number of random effects, at most a handful), so one evaluation of the
+criterion and of its analytic gradient costs a few vectorised numpy calls.
+
+The functions here work on arrays only; :mod:`hlmteach.models` turns formulas
+and data frames into arrays and the answer into a result object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+__all__ = [
+    "CovarianceStructure",
+    "CrossProducts",
+    "EngineFit",
+    "deviance_and_gradient",
+    "fit_mixed_model",
+]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class CrossProducts:
+    """Per-school cross-product blocks: all the data a two-level LMM needs.
+
+    Attributes
+    ----------
+    ZtZ, ZtX, Zty : ndarray
+        Stacks over the ``J`` schools of ``Z_j'Z_j`` (J, q, q), ``Z_j'X_j``
+        (J, q, p) and ``Z_j'y_j`` (J, q).
+    XtX, Xty, yty : ndarray or float
+        Totals over all students.
+    group_sizes : ndarray
+        Students per school (J,).
+
+    Examples
+    --------
+    >>> y = np.array([1.0, 2.0, 3.0, 5.0])
+    >>> X = np.ones((4, 1)); Z = np.ones((4, 1)); groups = np.array([0, 0, 1, 1])
+    >>> CrossProducts.from_arrays(y, X, Z, groups).Zty.ravel().tolist()
+    [3.0, 8.0]
+    """
+
+    ZtZ: np.ndarray
+    ZtX: np.ndarray
+    Zty: np.ndarray
+    XtX: np.ndarray
+    Xty: np.ndarray
+    yty: float
+    group_sizes: np.ndarray
+
+    @property
+    def n_obs(self) -> int:
+        """Number of students."""
+        return int(self.group_sizes.sum())
+
+    @property
+    def n_groups(self) -> int:
+        """Number of schools."""
+        return int(self.group_sizes.shape[0])
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effect columns."""
+        return int(self.XtX.shape[0])
+
+    @property
+    def n_random(self) -> int:
+        """Number of random effects per school."""
+        return int(self.ZtZ.shape[1])
+
+    @classmethod
+    def from_arrays(
+        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, group_codes: np.ndarray
+    ) -> CrossProducts:
+        """Accumulate the blocks from student-level arrays.
+
+        ``group_codes`` are integers ``0 .. J-1``; rows need not be sorted.
+        """
+        order = np.argsort(group_codes, kind="stable")
+        codes = group_codes[order]
+        y, X, Z = y[order], X[order], Z[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        sizes = np.diff(np.r_[starts, codes.shape[0]])
+        ZtZ = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
+        ZtX = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
+        Zty = np.add.reduceat(Z * y[:, None], starts, axis=0)
+        return cls(ZtZ, ZtX, Zty, X.T @ X, X.T @ y, float(y @ y), sizes)
+
+
+@dataclass(frozen=True)
+class CovarianceStructure:
+    """Which elements of the relative covariance factor ``Lambda`` are free.
+
+    ``"un"`` (unstructured, as HLM 8, lme4 and SAS ``TYPE=UN``) frees the whole
+    lower triangle; ``"vc"`` (variance components, SAS's default ``TYPE=VC``)
+    frees the diagonal only, so the random effects are uncorrelated.
+
+    Examples
+    --------
+    >>> CovarianceStructure("un", 2).n_theta, CovarianceStructure("vc", 2).n_theta
+    (3, 2)
+    """
+
+    kind: str
+    q: int
+    rows: np.ndarray = field(init=False, repr=False)
+    cols: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == "un":
+            rows, cols = np.tril_indices(self.q)
+        elif self.kind == "vc":
+            rows = cols = np.arange(self.q)
+        else:
+            raise ValueError(
+                f"Unknown covariance structure {self.kind!r}; use 'un' (unstructured) "
+                "or 'vc' (uncorrelated variance components)."
+            )
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "cols", cols)
+
+    @property
+    def n_theta(self) -> int:
+        """Number of free elements of ``Lambda`` (= covariance parameters of G)."""
+        return int(self.rows.shape[0])
+
+    @property
+    def on_diagonal(self) -> np.ndarray:
+        """Which free elements are diagonal (these are bounded below by zero)."""
+        return self.rows == self.cols
+
+    def factor(self, theta: np.ndarray) -> np.ndarray:
+        """The lower-triangular ``Lambda`` for the free elements ``theta``."""
+        lam = np.zeros((self.q, self.q))
+        lam[self.rows, self.cols] = theta
+        return lam
+
+    def start(self) -> np.ndarray:
+        """lme4's starting point: identity factor."""
+        return self.on_diagonal.astype(float)
+
+    def pack(self, matrix: np.ndarray) -> np.ndarray:
+        """The free elements of a symmetric matrix (lower triangle or diagonal)."""
+        return matrix[self.rows, self.cols]
+
+    def unpack(self, values: np.ndarray) -> np.ndarray:
+        """A symmetric matrix from its free elements."""
+        out = np.zeros((self.q, self.q))
+        out[self.rows, self.cols] = values
+        out[self.cols, self.rows] = values
+        return out
+
+
+@dataclass
+class _Solution:
+    """Everything that follows from a relative covariance ``T`` (and the data)."""
+
+    C: np.ndarray  # (J, q, q): (I + T Z'Z)^-1 T, the per-school shrinkage kernel
+    log_det_M: float  # sum_j log|I + T Z_j'Z_j|
+    A: np.ndarray  # X' (sigma2 V^-1) X
+    A_chol: np.ndarray
+    beta: np.ndarray
+    r2: float  # sigma2 * r'V^-1 r (the penalised residual sum of squares)
+    z: np.ndarray  # (J, q): Z_j'(y_j - X_j beta)
+
+
+def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
+    """Profile ``beta`` given the relative covariance ``T``; None if V is not positive definite."""
+    q = cp.n_random
+    M = np.eye(q) + T @ cp.ZtZ
+    sign, log_det = np.linalg.slogdet(M)
+    if np.any(sign <= 0):
+        return None
+    C = np.linalg.solve(M, np.broadcast_to(T, M.shape))
+    C = 0.5 * (C + np.swapaxes(C, 1, 2))
+    CZX = C @ cp.ZtX
+    CZy = np.einsum("jab,jb->ja", C, cp.Zty)
+    A = cp.XtX - np.einsum("jqa,jqb->ab", cp.ZtX, CZX)
+    b = cp.Xty - np.einsum("jqa,jq->a", cp.ZtX, CZy)
+    c = cp.yty - float(np.einsum("jq,jq->", cp.Zty, CZy))
+    try:
+        A_chol = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return None
+    beta = _chol_solve(A_chol, b)
+    r2 = c - float(b @ beta)
+    if not r2 > 0:
+        return None
+    z = cp.Zty - cp.ZtX @ beta
+    return _Solution(C, float(log_det.sum()), A, A_chol, beta, r2, z)
+
+
+def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    from scipy.linalg import cho_solve
+
+    return cho_solve((chol, True), rhs)
+
+
+def _residual_df(cp: CrossProducts, reml: bool) -> int:
+    return cp.n_obs - cp.n_fixed if reml else cp.n_obs
+
+
+def _full_deviance(cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool) -> float:
+    """-2 log-likelihood (REML or ML) at ``G = sigma2 T``, with SAS's and lme4's constants."""
+    n = _residual_df(cp, reml)
+    dev = n * (_LOG_2PI + np.log(sigma2)) + sol.log_det_M + sol.r2 / sigma2
+    if reml:
+        dev += 2.0 * float(np.log(np.diag(sol.A_chol)).sum())
+    return float(dev)
+
+
+def _gradient_g_sigma2(
+    cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool
+) -> tuple[np.ndarray, float]:
+    """Gradient of -2 log L with respect to the matrix G (as D, d = tr(D dG)) and sigma2."""
+    S = cp.ZtZ
+    SC = S @ sol.C  # (J, q, q)
+    u = sol.z - np.einsum("jab,jb->ja", SC, sol.z)  # Z'(sigma2 V^-1) r
+    W = S - SC @ S  # Z'(sigma2 V^-1) Z
+    D = W.sum(axis=0) - np.einsum("ja,jb->ab", u, u) / sigma2
+    CZX = sol.C @ cp.ZtX
+    beta = sol.beta
+    rr = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
+    Cz = np.einsum("jab,jb->ja", sol.C, sol.z)
+    r_V2_r = (
+        rr - 2.0 * float(np.einsum("ja,ja->", sol.z, Cz)) + float(np.einsum("ja,jab,jb->", Cz, S, Cz))
+    ) / sigma2**2
+    trace_Vinv = (cp.n_obs - float(np.einsum("jab,jba->", sol.C, S))) / sigma2
+    d_sigma2 = trace_Vinv - r_V2_r
+    if reml:
+        Wx = cp.ZtX - S @ CZX  # Z'(sigma2 V^-1) X
+        A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+        D -= np.einsum("jqa,ab,jrb->qr", Wx, A_inv, Wx)
+        K = 2.0 * sol.A - cp.XtX + np.einsum("jqa,jqr,jrb->ab", CZX, S, CZX)
+        d_sigma2 -= float(np.sum(A_inv * K)) / sigma2
+    return D / sigma2, d_sigma2
+
+
+def deviance_and_gradient(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool = True
+) -> tuple[float, np.ndarray]:
+    """The profiled criterion over ``theta`` (lme4's ``devfun``) and its exact gradient.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Free elements of the relative covariance factor ``Lambda``.
+    cp : CrossProducts
+        The data's cross-product blocks.
+    structure : CovarianceStructure
+        Which elements of ``Lambda`` ``theta`` fills.
+    reml : bool
+        REML (default) or ML.
+
+    Returns
+    -------
+    deviance : float
+        -2 log-likelihood with ``sigma2`` and ``beta`` profiled out (``inf`` where
+        the covariance is not positive definite).
+    gradient : ndarray
+        Its derivative with respect to ``theta``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> groups = np.repeat(np.arange(20), 10)
+    >>> y = rng.normal(size=20)[groups] + rng.normal(size=200)
+    >>> cp = CrossProducts.from_arrays(y, np.ones((200, 1)), np.ones((200, 1)), groups)
+    >>> dev, grad = deviance_and_gradient(np.array([1.0]), cp, CovarianceStructure("un", 1))
+    >>> bool(np.isfinite(dev)), grad.shape
+    (True, (1,))
+    """
+    lam = structure.factor(theta)
+    sol = _solve(cp, lam @ lam.T)
+    if sol is None:
+        return np.inf, np.zeros_like(theta)
+    sigma2 = sol.r2 / _residual_df(cp, reml)
+    dev = _full_deviance(cp, sol, sigma2, reml)
+    D, _ = _gradient_g_sigma2(cp, sol, sigma2, reml)
+    # G = sigma2 Lambda Lambda'; sigma2 is at its optimum, so only dLambda matters.
+    grad_lambda = 2.0 * sigma2 * (D @ lam)
+    return dev, grad_lambda[structure.rows, structure.cols]
+
+
+@dataclass(frozen=True)
+class EngineFit:
+    """The optimum of a two-level REML/ML fit, as arrays.
+
+    Attributes
+    ----------
+    theta : ndarray
+        Free elements of the relative covariance factor at the optimum.
+    G : ndarray
+        Random-effect covariance matrix (q, q).
+    sigma2 : float
+        Level-1 residual variance.
+    beta, cov_beta : ndarray
+        GLS fixed effects and their covariance ``(X'V^-1 X)^-1``.
+    deviance : float
+        -2 log-likelihood (REML or ML) at the optimum.
+    covparm_names_index : list of tuple
+        (row, col) of G for each covariance parameter, then ``None`` for sigma2.
+    covparm_estimates, covparm_cov : ndarray
+        The covariance parameters and their asymptotic covariance
+        (twice the inverse observed Hessian of -2 log L; NaN rows/columns for
+        parameters on the boundary, which SAS also leaves without a standard error).
+    on_boundary : ndarray of bool
+        Which covariance parameters sit on the boundary of the parameter space.
+    gradient : ndarray
+        Gradient of the profiled criterion in ``theta`` at the optimum.
+    converged : bool
+        True only when the optimum passed the gradient and boundary checks.
+    message : str
+        How the optimisation ended, in plain words.
+    n_evaluations : int
+        Criterion evaluations used.
+    """
+
+    theta: np.ndarray
+    G: np.ndarray
+    sigma2: float
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    deviance: float
+    covparm_index: list[tuple[int, int] | None]
+    covparm_estimates: np.ndarray
+    covparm_cov: np.ndarray
+    on_boundary: np.ndarray
+    gradient: np.ndarray
+    converged: bool
+    message: str
+    n_evaluations: int
+    reml: bool
+    structure: CovarianceStructure
+    cross_products: CrossProducts = field(repr=False)
+
+    @property
+    def shrinkage_kernel(self) -> np.ndarray:
+        """Per-school ``C_j = (I + T Z_j'Z_j)^-1 T``; EBLUPs are ``C_j Z_j'(y_j - X_j beta)``."""
+        sol = _solve(self.cross_products, self.G / self.sigma2)
+        assert sol is not None
+        return sol.C
+
+    def covparm_function_gradient(self, function, step: float = 1e-5) -> np.ndarray:
+        """Central-difference gradient of ``function(G, sigma2)`` over the free covariance parameters."""
+        est = self.covparm_estimates
+        grads = np.full(est.shape + np.shape(function(self.G, self.sigma2)), np.nan)
+        for k in np.flatnonzero(~self.on_boundary):
+            h = step * max(abs(est[k]), 1e-3)
+            values = []
+            for sign in (1.0, -1.0):
+                moved = est.copy()
+                moved[k] += sign * h
+                values.append(np.asarray(function(*self._split(moved))))
+            grads[k] = (values[0] - values[1]) / (2.0 * h)
+        return grads
+
+    def _split(self, params: np.ndarray) -> tuple[np.ndarray, float]:
+        return _split_params(params, self.structure), float(params[-1])
+
+
+def _split_params(params: np.ndarray, structure: CovarianceStructure) -> np.ndarray:
+    return structure.unpack(params[:-1])
+
+
+def full_deviance_gradient(
+    params: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> np.ndarray:
+    """Gradient of the unprofiled -2 log L in (free elements of G, sigma2)."""
+    G = _split_params(params, structure)
+    sigma2 = float(params[-1])
+    sol = _solve(cp, G / sigma2)
+    if sol is None:
+        return np.full(params.shape, np.nan)
+    D, d_sigma2 = _gradient_g_sigma2(cp, sol, sigma2, reml)
+    off = structure.rows != structure.cols
+    grad_g = D[structure.rows, structure.cols] * np.where(off, 2.0, 1.0)
+    return np.r_[grad_g, d_sigma2]
+
+
+def _observed_information(
+    params: np.ndarray,
+    free: np.ndarray,
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+) -> np.ndarray:
+    """Hessian of -2 log L over the free covariance parameters (central differences of the exact gradient)."""
+    idx = np.flatnonzero(free)
+    H = np.zeros((idx.size, idx.size))
+    for a, k in enumerate(idx):
+        h = 1e-5 * max(abs(params[k]), 1e-3)
+        up, down = params.copy(), params.copy()
+        up[k] += h
+        down[k] -= h
+        H[a] = (
+            full_deviance_gradient(up, cp, structure, reml)[idx]
+            - full_deviance_gradient(down, cp, structure, reml)[idx]
+        ) / (2.0 * h)
+    return 0.5 * (H + H.T)
+
+
+def _minimise(
+    cp: CrossProducts, structure: CovarianceStructure, reml: bool, start: np.ndarray
+) -> tuple[optimize.OptimizeResult, int]:
+    bounds = [(0.0, None) if diag else (None, None) for diag in structure.on_diagonal]
+    calls = 0
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal calls
+        calls += 1
+        return deviance_and_gradient(theta, cp, structure, reml)
+
+    best = None
+    x = start
+    for _ in range(6):  # restarts clear L-BFGS's curvature memory
+        res = optimize.minimize(
+            objective,
+            x,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxls": 50},
+        )
+        if best is not None and res.fun >= best.fun - 1e-10:
+            best = res if res.fun < best.fun else best
+            break
+        best = res
+        x = res.x
+    return best, calls
+
+
+def _optimum_checks(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> tuple[bool, bool, np.ndarray]:
+    """Is the gradient zero (projected onto the bounds), and does leaving a bound not help?"""
+    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
+    at_bound = structure.on_diagonal & (theta <= 0.0)
+    projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
+    scale = np.maximum(np.abs(theta), 1.0)
+    gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < 1e-3))
+    boundary_ok = True
+    for k in np.flatnonzero(at_bound):
+        probe = theta.copy()
+        probe[k] = 1e-3
+        boundary_ok &= bool(deviance_and_gradient(probe, cp, structure, reml)[0] >= dev - 1e-8)
+    return gradient_ok, boundary_ok, projected
+
+
+def _is_verified_optimum(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> bool:
+    gradient_ok, boundary_ok, _ = _optimum_checks(theta, cp, structure, reml)
+    return gradient_ok and boundary_ok
+
+
+class _single_threaded_blas:
+    """Run BLAS on one thread: the engine's arrays are tiny, and threads only add overhead."""
+
+    def __enter__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+
+    def __exit__(self, *exc: object) -> None:
+        self._limits.restore_original_limits()
+
+
+def fit_mixed_model(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool = True,
+    boundary_tol: float = 1e-4,
+) -> EngineFit:
+    """Fit a two-level LMM by REML or ML and verify that the answer is an optimum.
+
+    The profiled criterion is minimised with L-BFGS-B and its exact gradient,
+    from lme4's start and from a method-of-moments start; the better optimum is
+    polished with restarts. The answer is accepted as converged only when the
+    projected gradient is small and, at a boundary, moving off the boundary
+    does not lower the criterion.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        The data's cross-product blocks.
+    structure : CovarianceStructure
+        Unstructured or diagonal random-effect covariance.
+    reml : bool
+        REML (default) or ML.
+    boundary_tol : float
+        A diagonal element of the relative factor below this is a variance on
+        the boundary (lme4's ``isSingular`` uses the same tolerance).
+
+    Returns
+    -------
+    EngineFit
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> groups = np.repeat(np.arange(30), 20)
+    >>> y = 2.0 + rng.normal(scale=0.7, size=30)[groups] + rng.normal(size=600)
+    >>> cp = CrossProducts.from_arrays(y, np.ones((600, 1)), np.ones((600, 1)), groups)
+    >>> fit = fit_mixed_model(cp, CovarianceStructure("un", 1))
+    >>> fit.converged, round(float(fit.beta[0]), 2)
+    (True, 2.04)
+    """
+    with _single_threaded_blas():
+        return _fit(cp, structure, reml, boundary_tol)
+
+
+def _fit(
+    cp: CrossProducts, structure: CovarianceStructure, reml: bool, boundary_tol: float
+) -> EngineFit:
+    res, evaluations = _minimise(cp, structure, reml, _moment_start(cp, structure))
+    if not _is_verified_optimum(res.x, cp, structure, reml):
+        # A second opinion from lme4's start; keep whichever optimum is better.
+        other, more = _minimise(cp, structure, reml, structure.start())
+        evaluations += more
+        res = other if other.fun < res.fun else res
+    theta = res.x.copy()
+    # Snap tiny diagonal elements onto the boundary, if that does not worsen the fit.
+    tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
+    if tiny.any():
+        snapped = np.where(tiny, 0.0, theta)
+        if deviance_and_gradient(snapped, cp, structure, reml)[0] <= res.fun + 1e-9:
+            theta = snapped
+    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
+    gradient_ok, boundary_ok, projected = _optimum_checks(theta, cp, structure, reml)
+    converged = bool(np.isfinite(dev) and gradient_ok and boundary_ok)
+    if converged:
+        message = "The optimum passed the gradient and boundary checks."
+    elif not gradient_ok:
+        message = (
+            f"The optimiser stopped where the gradient is not zero (largest |gradient| "
+            f"{np.max(np.abs(projected)):.2g}); these estimates are not a verified optimum."
+        )
+    else:
+        message = "Moving off the boundary improves the fit: this is not a verified optimum."
+
+    lam = structure.factor(theta)
+    T = lam @ lam.T
+    sol = _solve(cp, T)
+    assert sol is not None
+    sigma2 = sol.r2 / _residual_df(cp, reml)
+    G = sigma2 * T
+    cov_beta = sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+    diag_small = np.zeros(structure.q, dtype=bool)
+    factor_diag = np.diag(lam)
+    diag_small[:] = factor_diag < boundary_tol
+    on_boundary_g = np.array(
+        [diag_small[r] if r == c else (diag_small[r] or diag_small[c])
+         for r, c in zip(structure.rows, structure.cols, strict=True)]
+    )
+    on_boundary = np.r_[on_boundary_g, False]
+    params = np.r_[structure.pack(G), sigma2]
+    # Parameters on the boundary are held there; the rest get the observed information.
+    free = ~on_boundary
+    cov = np.full((params.size, params.size), np.nan)
+    H = _observed_information(params, free, cp, structure, reml)
+    try:
+        inv = 2.0 * np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        inv = np.full(H.shape, np.nan)
+    cov[np.ix_(free, free)] = inv
+    index: list[tuple[int, int] | None] = [
+        (int(r), int(c)) for r, c in zip(structure.rows, structure.cols, strict=True)
+    ]
+    index.append(None)
+    return EngineFit(
+        theta=theta,
+        G=G,
+        sigma2=sigma2,
+        beta=sol.beta,
+        cov_beta=cov_beta,
+        deviance=dev,
+        covparm_index=index,
+        covparm_estimates=params,
+        covparm_cov=cov,
+        on_boundary=on_boundary,
+        gradient=grad,
+        converged=converged,
+        message=message,
+        n_evaluations=evaluations,
+        reml=reml,
+        structure=structure,
+        cross_products=cp,
+    )
+
+
+def _moment_start(cp: CrossProducts, structure: CovarianceStructure) -> np.ndarray:
+    """A start from per-school OLS: the spread of school coefficients relative to sigma2."""
+    q = cp.n_random
+    beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
+    z = cp.Zty - cp.ZtX @ beta
+    ridge = 1e-6 * np.eye(q) * np.maximum(np.trace(cp.ZtZ, axis1=1, axis2=2)[:, None, None], 1.0)
+    b = np.linalg.solve(cp.ZtZ + ridge, z[..., None])[..., 0]
+    rss = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
+    sigma2 = max(rss / cp.n_obs, 1e-12)
+    spread = np.atleast_2d(np.cov(b, rowvar=False)) / sigma2
+    spread = spread + 1e-4 * np.eye(q)
+    if structure.kind == "vc":
+        spread = np.diag(np.diag(spread))
+    try:
+        lam = np.linalg.cholesky(spread)
+    except np.linalg.LinAlgError:
+        lam = np.diag(np.sqrt(np.maximum(np.diag(spread), 1e-4)))
+    return np.where(structure.on_diagonal, np.abs(lam[structure.rows, structure.cols]),
+                    lam[structure.rows, structure.cols])

@@ -1,0 +1,267 @@
+"""Inference for fitted models: degrees of freedom, information criteria and likelihood-ratio tests.
+
+The definitions follow SAS PROC MIXED, which the course's source analysis uses:
+between-within degrees of freedom (``DDFM=BW``), Satterthwaite degrees of
+freedom (as SAS ``DDFM=SAT`` and R's lmerTest), the fit statistics of the
+"Fit Statistics" table, and the likelihood-ratio test of a variance component
+with the 50:50 chi-square mixture that its boundary calls for
+(Self & Liang 1987; Stram & Lee 1994).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from .engine import EngineFit
+    from .models import HLMResult
+
+__all__ = [
+    "LikelihoodRatioTest",
+    "between_within_df",
+    "fit_statistics",
+    "lr_test",
+    "satterthwaite_df",
+]
+
+
+def between_within_df(X: np.ndarray, group_codes: np.ndarray) -> np.ndarray:
+    """Between-within denominator degrees of freedom, as SAS ``DDFM=BW``.
+
+    The residual degrees of freedom are split into a between-school part,
+    ``J - rank(X_between)``, given to effects that never change within a
+    school (the intercept and school-level predictors), and a within-school
+    part, ``N - rank(X) - (J - rank(X_between))``, given to the others.
+
+    Parameters
+    ----------
+    X : ndarray
+        Fixed-effect design (N, p).
+    group_codes : ndarray
+        School of each row, 0..J-1.
+
+    Returns
+    -------
+    ndarray
+        One df per column of X.
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(4), 3)
+    >>> X = np.c_[np.ones(12), np.arange(12.0)]
+    >>> between_within_df(X, groups).tolist()
+    [3.0, 7.0]
+    """
+    n, J = X.shape[0], int(group_codes.max()) + 1
+    spread = pd.DataFrame(X).groupby(group_codes).agg(np.ptp).to_numpy()
+    between = np.all(spread == 0, axis=0)
+    rank_between = np.linalg.matrix_rank(X[:, between]) if between.any() else 0
+    df_between = J - rank_between
+    df_within = n - np.linalg.matrix_rank(X) - df_between
+    return np.where(between, float(df_between), float(df_within))
+
+
+def satterthwaite_df(fit: EngineFit) -> np.ndarray:
+    """Satterthwaite degrees of freedom for each fixed effect (SAS ``DDFM=SAT``, lmerTest).
+
+    ``df_k = 2 v_k^2 / (g_k' A g_k)``, where ``v_k`` is the variance of the k-th
+    estimate, ``g_k`` its gradient over the covariance parameters and ``A``
+    their asymptotic covariance (from the observed information).
+
+    Parameters
+    ----------
+    fit : EngineFit
+        A converged fit from :func:`hlmteach.engine.fit_mixed_model`.
+
+    Returns
+    -------
+    ndarray
+        One df per fixed effect.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> m = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ 1", group="school")
+    >>> round(float(satterthwaite_df(m.engine_fit)[0]), 1)
+    157.6
+    """
+    from .engine import _chol_solve, _solve
+
+    cp = fit.cross_products
+
+    def variances(G: np.ndarray, sigma2: float) -> np.ndarray:
+        sol = _solve(cp, G / sigma2)
+        if sol is None:
+            return np.full(cp.n_fixed, np.nan)
+        return sigma2 * np.diag(_chol_solve(sol.A_chol, np.eye(cp.n_fixed)))
+
+    grads = fit.covparm_function_gradient(variances)  # (n_params, p)
+    free = ~fit.on_boundary
+    g = grads[free]
+    acov = fit.covparm_cov[np.ix_(free, free)]
+    v = np.diag(fit.cov_beta)
+    denom = np.einsum("kp,kl,lp->p", g, acov, g)
+    return 2.0 * v**2 / denom
+
+
+def fit_statistics(
+    deviance: float,
+    reml: bool,
+    n_covparms: int,
+    n_fixed: int,
+    n_obs: int,
+    n_groups: int,
+) -> pd.Series:
+    """SAS PROC MIXED's "Fit Statistics" table.
+
+    With REML, ``AIC = -2RLL + 2q``, ``AICC = -2RLL + 2q n*/(n* - q - 1)`` with
+    ``n* = N - rank(X)``, and ``BIC = -2RLL + q ln(J)``; ``q`` counts the
+    covariance parameters that are not on the boundary and ``J`` the schools.
+    With ML the fixed effects count too (``d = q + p``) and ``n* = N``.
+
+    Parameters
+    ----------
+    deviance : float
+        -2 (restricted) log-likelihood.
+    reml : bool
+        Which likelihood ``deviance`` is.
+    n_covparms, n_fixed, n_obs, n_groups : int
+        q, rank(X), N and J.
+
+    Returns
+    -------
+    Series
+        Indexed by SAS's row labels.
+
+    Examples
+    --------
+    >>> fit_statistics(8081.8, True, 2, 1, 2901, 150).round(1).to_dict()
+    {'-2 Res Log Likelihood': 8081.8, 'AIC': 8085.8, 'AICC': 8085.8, 'BIC': 8091.8}
+    """
+    d = n_covparms if reml else n_covparms + n_fixed
+    n_star = n_obs - n_fixed if reml else n_obs
+    label = "-2 Res Log Likelihood" if reml else "-2 Log Likelihood"
+    return pd.Series(
+        {
+            label: deviance,
+            "AIC": deviance + 2 * d,
+            "AICC": deviance + 2 * d * n_star / (n_star - d - 1),
+            "BIC": deviance + d * np.log(n_groups),
+        },
+        name="fit statistics",
+    )
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTest:
+    """A likelihood-ratio test of two nested models.
+
+    Attributes
+    ----------
+    statistic : float
+        Difference of -2 log-likelihoods (restricted minus full).
+    df : int
+        Number of extra parameters in the full model.
+    p_value : float
+        From the 50:50 mixture of chi-square(df - 1) and chi-square(df) when the
+        full model adds one variance (tested on its boundary), else chi-square(df).
+    p_value_naive : float
+        The plain chi-square(df) p-value, which is too large (conservative) on the boundary.
+    mixture : bool
+        Whether the boundary mixture was used.
+    method : str
+        "REML" or "ML".
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    p_value_naive: float
+    mixture: bool
+    method: str
+
+    def __str__(self) -> str:
+        ref = (
+            f"50:50 mixture of chi2({self.df - 1}) and chi2({self.df})"
+            if self.mixture
+            else f"chi2({self.df})"
+        )
+        return (
+            f"Likelihood-ratio test ({self.method}): chi2 = {self.statistic:.3f}, "
+            f"reference {ref}, p = {self.p_value:.4g}"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self}</p>"
+
+
+def _mixture_p(statistic: float, df: int) -> float:
+    upper = stats.chi2.sf(statistic, df)
+    lower = stats.chi2.sf(statistic, df - 1) if df > 1 else float(statistic <= 0)
+    return float(0.5 * upper + 0.5 * lower)
+
+
+def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
+    """Compare two nested models fitted to the same students.
+
+    When the full model adds one random effect (its variance and its covariances
+    with the other random effects), the variance is tested on the boundary of
+    its parameter space, so the statistic follows a 50:50 mixture of
+    chi-square(df - 1) and chi-square(df) (Stram & Lee 1994), not chi-square(df).
+
+    Parameters
+    ----------
+    restricted, full : HLMResult
+        The smaller and the larger model, with the same method. With REML they
+        must have the same fixed effects.
+
+    Returns
+    -------
+    LikelihoodRatioTest
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> hsb = hlm.load_hsb()
+    >>> small = hlm.fit_hlm(hsb, "mathach ~ ses", group="school")
+    >>> large = hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["ses"])
+    >>> test = lr_test(small, large)
+    >>> test.df, test.mixture
+    (2, True)
+    """
+    from .design import ModelInputError
+
+    if restricted.method != full.method:
+        raise ModelInputError(
+            "Both models must be fitted with the same method (REML or ML) to compare them."
+        )
+    if restricted.n_obs != full.n_obs:
+        raise ModelInputError(
+            f"The models use different students ({restricted.n_obs} vs {full.n_obs} rows): "
+            "a likelihood-ratio test needs the same data. Drop the incomplete rows first."
+        )
+    same_fixed = list(restricted.fixed.index) == list(full.fixed.index)
+    if full.method == "REML" and not same_fixed:
+        raise ModelInputError(
+            "REML likelihoods of models with different fixed effects cannot be compared; "
+            "refit both with method='ML' to test fixed effects."
+        )
+    extra = (len(full.fixed) + len(full.covariance)) - (
+        len(restricted.fixed) + len(restricted.covariance)
+    )
+    if extra <= 0:
+        raise ModelInputError(
+            "The second model must have more parameters than the first: pass the smaller model "
+            "first and the larger second."
+        )
+    statistic = max(restricted.deviance - full.deviance, 0.0)
+    added_random = set(full.random_terms) - set(restricted.random_terms)
+    mixture = same_fixed and len(added_random) == 1
+    naive = float(stats.chi2.sf(statistic, extra))
+    p = _mixture_p(statistic, extra) if mixture else naive
+    return LikelihoodRatioTest(statistic, extra, p, naive, mixture, full.method)

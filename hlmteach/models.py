@@ -1,0 +1,575 @@
+"""Fitting models: OLS and two-level HLMs, one country at a time or all at once.
+
+:func:`fit_hlm` fits a two-level model with the package's own exact REML/ML
+engine (:mod:`hlmteach.engine`) and returns an :class:`HLMResult` holding what
+SAS PROC MIXED and HLM 8 print: fixed effects with between-within and
+Satterthwaite df, covariance parameters with Wald Z (SAS ``COVTEST``), fit
+statistics, EBLUPs (SAS ``solutionR``), the ICC and the reliability of each
+school's coefficients. :func:`fit_ols` fits OLS with statsmodels. Both take
+``by=`` to fit each country separately, as SAS's ``BY`` statement does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .design import Design, ModelInputError, build_design
+from .engine import CovarianceStructure, CrossProducts, EngineFit, fit_mixed_model
+from .inference import between_within_df, fit_statistics, satterthwaite_df
+
+__all__ = ["ByResults", "HLMResult", "OLSResult", "fit_hlm", "fit_ols"]
+
+_METHODS = ("REML", "ML")
+_STRUCTURES = {"un": "un", "unstructured": "un", "vc": "vc", "diagonal": "vc"}
+
+
+def _check_method(method: str) -> str:
+    upper = str(method).upper()
+    if upper not in _METHODS:
+        raise ModelInputError(
+            f"Unknown method {method!r}; use 'REML' (the default, as SAS and HLM 8) or 'ML' "
+            "(needed to compare models with different fixed effects)."
+        )
+    return upper
+
+
+def _p_two_sided_t(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    return 2.0 * stats.t.sf(np.abs(t), df)
+
+
+def _covparm_label(names: list[str], index: tuple[int, int] | None) -> str:
+    if index is None:
+        return "Residual"
+    r, c = index
+    return f"Var({names[r]})" if r == c else f"Cov({names[c]}, {names[r]})"
+
+
+@dataclass
+class HLMResult:
+    """A fitted two-level model: plain data that tables, plots and widgets read.
+
+    Attributes
+    ----------
+    fixed : DataFrame
+        Fixed effects: estimate, se, df (between-within, SAS ``DDFM=BW``), t, p.
+    tau : DataFrame
+        The random-effect covariance matrix, rows and columns named by term.
+    sigma2 : float
+        The level-1 (residual) variance.
+    covariance : DataFrame
+        One row per covariance parameter: estimate, se, z, p (SAS ``COVTEST``:
+        one-sided p for variances) and whether it is on the boundary.
+    fit_stats : Series
+        -2 (Res) Log Likelihood, AIC, AICC and BIC by SAS's definitions.
+    icc : float
+        tau00 / (tau00 + sigma2) of this model.
+    n_obs, n_groups, n_dropped : int
+        Students and schools used, and rows not used for missing values.
+    converged : bool
+        True only for a verified optimum.
+    warnings : list of str
+        Plain-words notes on boundary (singular) fits and convergence.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> m = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ 1", group="school")
+    >>> m.fixed.loc["Intercept", ["estimate", "se", "df"]].round(3).tolist()
+    [12.637, 0.244, 159.0]
+    """
+
+    formula: str
+    group: str
+    random_terms: list[str]
+    method: str
+    covariance_structure: str
+    design: Design = field(repr=False)
+    engine_fit: EngineFit = field(repr=False)
+    label: str = ""
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def n_obs(self) -> int:
+        """Students used."""
+        return self.design.n_obs
+
+    @property
+    def n_groups(self) -> int:
+        """Schools used."""
+        return self.design.n_groups
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows not used because a model variable was missing (SAS "Observations Not Used")."""
+        return self.design.n_dropped
+
+    @property
+    def converged(self) -> bool:
+        """True only when the optimum passed the gradient and boundary checks."""
+        return self.engine_fit.converged
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (REML or ML) at the optimum."""
+        return self.engine_fit.deviance
+
+    # -- fixed part --------------------------------------------------------------------------
+    @cached_property
+    def _bw_df(self) -> np.ndarray:
+        return between_within_df(self.design.X, self.design.group_codes)
+
+    @cached_property
+    def satterthwaite(self) -> pd.Series:
+        """Satterthwaite df of each fixed effect (SAS ``DDFM=SAT``; R lmerTest)."""
+        return pd.Series(satterthwaite_df(self.engine_fit), index=self.design.fixed_names)
+
+    def fixed_effects(self, ddf: str = "bw") -> pd.DataFrame:
+        """Fixed effects with between-within (``"bw"``) or Satterthwaite (``"satterthwaite"``) df."""
+        fit = self.engine_fit
+        se = np.sqrt(np.diag(fit.cov_beta))
+        if ddf == "bw":
+            df = self._bw_df
+        elif ddf in ("satterthwaite", "sat"):
+            df = self.satterthwaite.to_numpy()
+        else:
+            raise ModelInputError(f"Unknown ddf {ddf!r}; use 'bw' or 'satterthwaite'.")
+        t = fit.beta / se
+        return pd.DataFrame(
+            {"estimate": fit.beta, "se": se, "df": df, "t": t, "p": _p_two_sided_t(t, df)},
+            index=pd.Index(self.design.fixed_names, name="term"),
+        )
+
+    @cached_property
+    def fixed(self) -> pd.DataFrame:
+        """Fixed effects with between-within df (SAS ``DDFM=BW``, as the seed analysis)."""
+        return self.fixed_effects("bw")
+
+    # -- covariance part ---------------------------------------------------------------------
+    @cached_property
+    def tau(self) -> pd.DataFrame:
+        """Random-effect covariance matrix (HLM's tau; SAS's G)."""
+        names = self.design.random_names
+        return pd.DataFrame(self.engine_fit.G, index=names, columns=names)
+
+    @property
+    def sigma2(self) -> float:
+        """Level-1 residual variance."""
+        return float(self.engine_fit.sigma2)
+
+    @cached_property
+    def covariance(self) -> pd.DataFrame:
+        """Covariance parameters as SAS ``COVTEST`` prints them."""
+        fit = self.engine_fit
+        names = self.design.random_names
+        labels = [_covparm_label(names, i) for i in fit.covparm_index]
+        est = fit.covparm_estimates
+        se = np.sqrt(np.diag(fit.covparm_cov))
+        z = est / se
+        is_variance = np.array([i is None or i[0] == i[1] for i in fit.covparm_index])
+        p = np.where(is_variance, stats.norm.sf(z), 2.0 * stats.norm.sf(np.abs(z)))
+        return pd.DataFrame(
+            {"estimate": est, "se": se, "z": z, "p": p, "boundary": fit.on_boundary},
+            index=pd.Index(labels, name="parameter"),
+        )
+
+    @cached_property
+    def fit_stats(self) -> pd.Series:
+        """-2 (Res) Log Likelihood, AIC, AICC and BIC by SAS PROC MIXED's definitions."""
+        fit = self.engine_fit
+        return fit_statistics(
+            fit.deviance,
+            fit.reml,
+            int((~fit.on_boundary).sum()),
+            len(self.design.fixed_names),
+            self.n_obs,
+            self.n_groups,
+        )
+
+    @property
+    def icc(self) -> float:
+        """Intraclass correlation tau00 / (tau00 + sigma2) (at predictors = 0 with random slopes)."""
+        tau00 = float(self.engine_fit.G[0, 0])
+        return tau00 / (tau00 + self.sigma2)
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        """Plain-words notes: boundary (singular) fits and convergence problems."""
+        notes: list[str] = []
+        fit = self.engine_fit
+        names = self.design.random_names
+        if not fit.converged:
+            notes.append(f"Not converged: {fit.message}")
+        lam_diag = np.diag(fit.structure.factor(fit.theta))
+        for k, name in enumerate(names):
+            if lam_diag[k] >= 1e-4:
+                continue
+            variance = fit.G[k, k]
+            what = "intercepts" if name == "Intercept" else f"slopes of {name}"
+            if variance < 1e-8 * max(fit.sigma2, 1e-300) or k == 0:
+                notes.append(
+                    f"Boundary fit: the variance of the school {what} is estimated at zero. "
+                    f"The data show no school-to-school variation in these {what} beyond "
+                    f"chance; the estimate sits on the edge of what a variance can be, so its "
+                    f"Wald test is not valid. Consider fixing this effect (removing "
+                    f"{name!r} from random=)."
+                )
+            else:
+                notes.append(
+                    f"Boundary fit: the school {what} are perfectly correlated with the other "
+                    f"random effects (the covariance matrix is singular). The model asks for "
+                    f"more random variation than the data support; consider a simpler "
+                    f"covariance structure (covariance='vc') or fixing {name!r}."
+                )
+        return notes
+
+    # -- school level ------------------------------------------------------------------------
+    @cached_property
+    def random_effects(self) -> pd.DataFrame:
+        """EBLUPs of each school's random effects, as SAS ``solutionR``.
+
+        Columns: estimate, se (SAS "StdErr Pred": includes the uncertainty of the
+        fixed effects), cond_sd (lme4's conditional SD, which does not), df
+        (within-school df), t and p.
+        """
+        fit = self.engine_fit
+        cp = fit.cross_products
+        C = fit.shrinkage_kernel
+        z = cp.Zty - cp.ZtX @ fit.beta
+        estimate = np.einsum("jab,jb->ja", C, z)
+        CZX = C @ cp.ZtX
+        pred_var = fit.sigma2 * C + CZX @ fit.cov_beta @ np.swapaxes(CZX, 1, 2)
+        se = np.sqrt(np.clip(np.diagonal(pred_var, axis1=1, axis2=2), 0.0, None))
+        cond_sd = np.sqrt(np.clip(fit.sigma2 * np.diagonal(C, axis1=1, axis2=2), 0.0, None))
+        df = float(self._bw_df.max())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(se > 0, estimate / se, np.nan)
+        index = pd.MultiIndex.from_product(
+            [self.design.group_labels, self.design.random_names], names=[self.group, "term"]
+        )
+        return pd.DataFrame(
+            {
+                "estimate": estimate.ravel(),
+                "se": se.ravel(),
+                "cond_sd": cond_sd.ravel(),
+                "df": df,
+                "t": t.ravel(),
+                "p": _p_two_sided_t(t.ravel(), df),
+            },
+            index=index,
+        )
+
+    def school_coefficients(self) -> pd.DataFrame:
+        """Each school's own coefficients: fixed effect plus the school's EBLUP.
+
+        Terms without a random effect get the fixed effect for every school.
+        """
+        wide = self.random_effects["estimate"].unstack("term")
+        out = pd.DataFrame(
+            np.tile(self.engine_fit.beta, (self.n_groups, 1)),
+            index=wide.index,
+            columns=self.design.fixed_names,
+        )
+        for term in wide.columns:
+            if term in out.columns:
+                out[term] = out[term] + wide[term]
+        return out
+
+    @cached_property
+    def school_reliability(self) -> pd.DataFrame:
+        """Reliability of each school's OLS coefficient, as HLM 8 reports.
+
+        ``lambda_qj = tau_qq / (tau_qq + sigma2 [(Z_j'Z_j)^-1]_qq)``; schools
+        whose ``Z_j'Z_j`` is singular (too few students to estimate their own
+        coefficients) are NaN, as HLM excludes them.
+        """
+        cp = self.engine_fit.cross_products
+        ZtZ = cp.ZtZ
+        det = np.linalg.det(ZtZ)
+        ok = det > 1e-10 * np.prod(np.diagonal(ZtZ, axis1=1, axis2=2), axis=1)
+        inv_diag = np.full((cp.n_groups, cp.n_random), np.nan)
+        inv_diag[ok] = np.diagonal(np.linalg.inv(ZtZ[ok]), axis1=1, axis2=2)
+        tau = np.diag(self.engine_fit.G)
+        rel = tau / (tau + self.sigma2 * inv_diag)
+        return pd.DataFrame(
+            rel,
+            index=pd.Index(self.design.group_labels, name=self.group),
+            columns=self.design.random_names,
+        )
+
+    @property
+    def reliability(self) -> pd.Series:
+        """Average reliability of the schools' coefficients (HLM 8's "Reliability estimates")."""
+        return self.school_reliability.mean().rename("reliability")
+
+    # -- presentation ------------------------------------------------------------------------
+    def equations(self) -> str:
+        """The model's level-1, level-2 and combined equations as LaTeX."""
+        from .syntax import model_equations
+
+        return model_equations(
+            self.design.outcome, self.design.fixed_names, self.design.random_names,
+            self.covariance_structure,
+        )
+
+    def code(self, language: str = "all") -> str:
+        """The same model in SAS PROC MIXED, R lme4 and Python statsmodels."""
+        from .syntax import model_code
+
+        return model_code(
+            self.formula, self.group, self.random_terms, self.method,
+            self.covariance_structure, language,
+        )
+
+    def summary(self) -> str:
+        """A plain-text report in the order SAS prints it."""
+        from .tables import hlm_text_report
+
+        return hlm_text_report(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        from .tables import hlm_html_report
+
+        return hlm_html_report(self)
+
+
+@dataclass
+class OLSResult:
+    """An OLS fit with the numbers the course's OLS table shows.
+
+    Attributes
+    ----------
+    fixed : DataFrame
+        estimate, se, df, t, p per term.
+    r2 : float
+        R squared.
+    n_obs, n_dropped : int
+        Rows used and rows dropped for missing values.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> ols = hlm.fit_ols(hlm.load_hsb(), "mathach ~ ses")
+    >>> round(ols.fixed.loc["ses", "estimate"], 3), ols.n_obs
+    (3.184, 7185)
+    """
+
+    formula: str
+    design: Design = field(repr=False)
+    statsmodels_result: Any = field(repr=False)
+    label: str = ""
+
+    @property
+    def n_obs(self) -> int:
+        """Rows used."""
+        return self.design.n_obs
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows not used because a variable was missing."""
+        return self.design.n_dropped
+
+    @property
+    def r2(self) -> float:
+        """R squared."""
+        return float(self.statsmodels_result.rsquared)
+
+    @cached_property
+    def fixed(self) -> pd.DataFrame:
+        """Coefficients with their OLS standard errors, df, t and p."""
+        res = self.statsmodels_result
+        df = float(res.df_resid)
+        return pd.DataFrame(
+            {
+                "estimate": np.asarray(res.params),
+                "se": np.asarray(res.bse),
+                "df": df,
+                "t": np.asarray(res.tvalues),
+                "p": np.asarray(res.pvalues),
+            },
+            index=pd.Index(self.design.fixed_names, name="term"),
+        )
+
+    def _repr_html_(self) -> str:
+        from .tables import ols_html_report
+
+        return ols_html_report(self)
+
+
+class ByResults(Mapping[str, Any]):
+    """Results of one model fitted separately within each level of a column (SAS ``BY``).
+
+    Behaves as a read-only dict from level to result, and shows the levels side by side.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> fits = hlm.fit_ols(hlm.load_timss(), "math ~ college + boy", by="country")
+    >>> list(fits)
+    ['Korea', 'USA']
+    """
+
+    def __init__(self, by: str, results: dict[str, Any]) -> None:
+        self.by = by
+        self._results = results
+
+    def __getitem__(self, key: str) -> Any:
+        return self._results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __repr__(self) -> str:
+        return f"ByResults(by={self.by!r}, levels={list(self._results)})"
+
+    def _repr_html_(self) -> str:
+        from .tables import side_by_side_html
+
+        return side_by_side_html(self)
+
+
+def _split_by(data: pd.DataFrame, by: str) -> dict[str, pd.DataFrame]:
+    if by not in data.columns:
+        raise ModelInputError(
+            f"The by= column {by!r} is not in the data; its columns are {list(data.columns)}."
+        )
+    groups = {
+        str(level): part
+        for level, part in data.groupby(by, observed=True, sort=True)
+        if len(part)
+    }
+    if data[by].isna().any():
+        raise ModelInputError(
+            f"The by= column {by!r} has missing values; fill or drop them so that every row "
+            "belongs to a group."
+        )
+    return groups
+
+
+def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResult | ByResults:
+    """Fit ordinary least squares, optionally separately within each level of ``by``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per student.
+    formula : str
+        A patsy formula, e.g. ``"math ~ college + boy"``.
+    by : str, optional
+        Fit each level of this column separately (SAS ``BY``), e.g. ``"country"``.
+
+    Returns
+    -------
+    OLSResult or ByResults
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> ols = hlm.fit_ols(hlm.load_timss(), "math ~ college + boy", by="country")
+    >>> ols["Korea"].n_obs, ols["USA"].n_obs
+    (2900, 6943)
+    """
+    if by is not None:
+        return ByResults(by, {k: fit_ols(part, formula) for k, part in _split_by(data, by).items()})
+    import statsmodels.api as sm
+
+    design = build_design(data, formula)
+    result = sm.OLS(design.y, design.X).fit()
+    return OLSResult(formula, design, result, label=str(data.attrs.get("label", "")))
+
+
+def fit_hlm(
+    data: pd.DataFrame,
+    formula: str,
+    group: str,
+    random: Sequence[str] = (),
+    method: str = "REML",
+    covariance: str = "un",
+    by: str | None = None,
+    engine: str = "hlmteach",
+) -> HLMResult | ByResults | Any:
+    """Fit a two-level hierarchical linear model.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per student.
+    formula : str
+        The fixed part, ``"outcome ~ predictors"`` (patsy; ``C(x)`` for categories).
+    group : str
+        The column of school ids.
+    random : sequence of str
+        Level-1 predictors whose slopes vary across schools; the intercept is always random.
+    method : {"REML", "ML"}
+        Restricted (default, as SAS and HLM 8) or full maximum likelihood.
+    covariance : {"un", "vc"}
+        Random-effect covariance: unstructured (default, as HLM 8 and lme4; SAS
+        ``TYPE=UN``) or uncorrelated variance components (SAS's default ``TYPE=VC``).
+    by : str, optional
+        Fit each level of this column separately (SAS ``BY``), e.g. ``"country"``.
+    engine : {"hlmteach", "statsmodels"}
+        ``"statsmodels"`` returns statsmodels' ``MixedLM`` result, for a second opinion.
+
+    Returns
+    -------
+    HLMResult or ByResults
+        (or a statsmodels ``MixedLMResults`` with ``engine="statsmodels"``).
+
+    Raises
+    ------
+    ModelInputError
+        For data or specifications that cannot be fitted, with the fix in the message.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> fits = hlm.fit_hlm(hlm.load_timss(), "math ~ 1", group="school", by="country")
+    >>> int(fits["Korea"].fixed.loc["Intercept", "df"])
+    149
+    """
+    method = _check_method(method)
+    kind = _STRUCTURES.get(str(covariance).lower())
+    if kind is None:
+        raise ModelInputError(
+            f"Unknown covariance {covariance!r}; use 'un' (unstructured) or 'vc' "
+            "(uncorrelated variance components)."
+        )
+    if engine not in ("hlmteach", "statsmodels"):
+        raise ModelInputError(f"Unknown engine {engine!r}; use 'hlmteach' or 'statsmodels'.")
+    if by is not None:
+        return ByResults(
+            by,
+            {
+                level: fit_hlm(part, formula, group, random, method, covariance, None, engine)
+                for level, part in _split_by(data, by).items()
+            },
+        )
+    design = build_design(data, formula, group=group, random=random)
+    if engine == "statsmodels":
+        from .statsmodels_bridge import fit_with_statsmodels
+
+        return fit_with_statsmodels(design, method, kind)
+    cp = CrossProducts.from_arrays(design.y, design.X, design.Z, design.group_codes)
+    fit = fit_mixed_model(cp, CovarianceStructure(kind, cp.n_random), reml=method == "REML")
+    return HLMResult(
+        formula=formula,
+        group=group,
+        random_terms=list(random),
+        method=method,
+        covariance_structure=kind,
+        design=design,
+        engine_fit=fit,
+        label=str(data.attrs.get("label", "")),
+    )
