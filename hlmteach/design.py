@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Design", "ModelInputError", "build_design", "formula_variables"]
+__all__ = [
+    "Design",
+    "ModelInputError",
+    "build_design",
+    "formula_variables",
+    "varies_within_groups",
+]
 
 
 class ModelInputError(ValueError):
@@ -69,6 +75,23 @@ class Design:
     def n_groups(self) -> int:
         """Schools used."""
         return 0 if self.group_labels is None else int(self.group_labels.shape[0])
+
+    @property
+    def school_level(self) -> np.ndarray:
+        """Which fixed-effect columns are constant within every school (the intercept included)."""
+        return ~varies_within_groups(self.X, self.group_codes)
+
+
+def varies_within_groups(values: np.ndarray, group_codes: np.ndarray) -> np.ndarray:
+    """For each column, whether it takes more than one value inside at least one group.
+
+    Examples
+    --------
+    >>> varies_within_groups(np.array([[1.0, 1], [1, 2], [1, 3]]), np.array([0, 0, 1])).tolist()
+    [False, True]
+    """
+    spread = pd.DataFrame(values).groupby(group_codes).agg(np.ptp).to_numpy()
+    return np.any(spread != 0, axis=0)
 
 
 _FORMULA_NAMESPACE = set(dir(builtins)) | {"np", "C", "I", "Q", "center", "standardize", "scale"}
@@ -271,11 +294,9 @@ def build_design(
     Z_df = patsy.dmatrix(random_formula, frame, return_type="dataframe", NA_action="raise")
     Z = Z_df.to_numpy(dtype=float)
     random_names = list(Z_df.columns)
+    within = varies_within_groups(Z, codes)
     for k, name in enumerate(random_names):
-        if name == "Intercept":
-            continue
-        spread = pd.Series(Z[:, k]).groupby(codes).agg(np.ptp)
-        if np.all(spread.to_numpy() == 0):
+        if name != "Intercept" and not within[k]:
             raise ModelInputError(
                 f"The random slope of {name!r} cannot be estimated: {name!r} does not vary within "
                 f"any school (it is a school-level variable). Keep it as a fixed effect and remove "

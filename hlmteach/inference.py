@@ -57,9 +57,10 @@ def between_within_df(X: np.ndarray, group_codes: np.ndarray) -> np.ndarray:
     >>> between_within_df(X, groups).tolist()
     [3.0, 7.0]
     """
+    from .design import varies_within_groups
+
     n, J = X.shape[0], int(group_codes.max()) + 1
-    spread = pd.DataFrame(X).groupby(group_codes).agg(np.ptp).to_numpy()
-    between = np.all(spread == 0, axis=0)
+    between = ~varies_within_groups(X, group_codes)
     rank_between = np.linalg.matrix_rank(X[:, between]) if between.any() else 0
     df_between = J - rank_between
     df_within = n - np.linalg.matrix_rank(X) - df_between

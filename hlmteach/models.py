@@ -313,9 +313,13 @@ class HLMResult:
         """The model's level-1, level-2 and combined equations as LaTeX."""
         from .syntax import model_equations
 
+        school_level = [
+            n for n, between in zip(self.design.fixed_names, self.design.school_level, strict=True)
+            if between and n != "Intercept"
+        ]
         return model_equations(
             self.design.outcome, self.design.fixed_names, self.design.random_names,
-            self.covariance_structure,
+            school_level, self.covariance_structure,
         )
 
     def code(self, language: str = "all") -> str:

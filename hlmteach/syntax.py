@@ -1,0 +1,180 @@
+"""The same model written three ways: equations, and SAS, R and Python code.
+
+Learners arrive from SAS PROC MIXED, R's lme4 and Python's statsmodels; each
+fitted model can show its level-1/level-2 equations (LaTeX) and the code that
+fits it in each of those tools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["model_code", "model_equations"]
+
+
+def _latex_name(name: str) -> str:
+    return r"\text{" + name.replace("_", r"\_") + "}"
+
+
+def model_equations(
+    outcome: str,
+    fixed_names: Sequence[str],
+    random_names: Sequence[str],
+    school_level: Sequence[str] = (),
+    covariance: str = "un",
+) -> str:
+    """Level-1, level-2 and combined equations of a two-level model, in LaTeX.
+
+    Fixed terms that vary within schools are level-1 predictors; school-level
+    terms (``school_level``) predict the intercept; an interaction of a level-1
+    predictor with a school-level one predicts that predictor's slope.
+
+    Parameters
+    ----------
+    outcome : str
+        The outcome's name.
+    fixed_names, random_names : sequence of str
+        Column names of the fixed and random designs ("Intercept" first).
+    school_level : sequence of str
+        Fixed terms that are constant within every school.
+    covariance : {"un", "vc"}
+        Whether the random effects are correlated (unstructured) or not.
+
+    Returns
+    -------
+    str
+        A LaTeX ``aligned`` block.
+
+    Examples
+    --------
+    >>> tex = model_equations("math", ["Intercept", "college"], ["Intercept"])
+    >>> print(tex.splitlines()[1])
+    \\text{Level 1:}\\quad & \\text{math}_{ij} = \\beta_{0j} + \\beta_{1j}\\,\\text{college}_{ij} + r_{ij}\\\\
+    """
+    school = set(school_level)
+    level1 = [n for n in fixed_names if n != "Intercept" and n not in school and ":" not in n]
+    predictors: dict[str, list[str]] = {"Intercept": [n for n in fixed_names if n in school]}
+    for name in fixed_names:
+        parts = name.split(":")
+        if len(parts) == 2 and sum(p in school for p in parts) == 1:
+            slope, moderator = (parts[1], parts[0]) if parts[0] in school else parts
+            predictors.setdefault(slope, []).append(moderator)
+        elif ":" in name:
+            level1.append(name)
+    y = _latex_name(outcome)
+    l1 = [r"\beta_{0j}"] + [
+        rf"\beta_{{{k}j}}\,{_latex_name(n)}_{{ij}}" for k, n in enumerate(level1, start=1)
+    ]
+    lines = [r"\text{Level 1:}\quad & " + f"{y}_{{ij}} = " + " + ".join(l1) + r" + r_{ij}\\"]
+    combined, random_parts = [], []
+    for k, name in enumerate(["Intercept", *level1]):
+        xij = "" if k == 0 else rf"\,{_latex_name(name)}_{{ij}}"
+        rhs = [rf"\gamma_{{{k}0}}"]
+        combined.append(rf"\gamma_{{{k}0}}{xij}")
+        for i, w in enumerate(predictors.get(name, []), start=1):
+            rhs.append(rf"\gamma_{{{k}{i}}}\,{_latex_name(w)}_{{j}}")
+            combined.append(rf"\gamma_{{{k}{i}}}\,{_latex_name(w)}_{{j}}{xij}")
+        if name in random_names:
+            rhs.append(rf"u_{{{k}j}}")
+            random_parts.append(rf"u_{{{k}j}}{xij}")
+        prefix = r"\text{Level 2:}\quad & " if k == 0 else " & "
+        lines.append(prefix + rf"\beta_{{{k}j}} = " + " + ".join(rhs) + r"\\")
+    if len(random_names) == 1:
+        lines.append(r" & r_{ij} \sim N(0, \sigma^2),\quad u_{0j} \sim N(0, \tau_{00})\\")
+    else:
+        shape = "unstructured" if covariance == "un" else "diagonal"
+        lines.append(
+            r" & r_{ij} \sim N(0, \sigma^2),\quad \mathbf{u}_j \sim N(\mathbf{0}, \mathbf{T})"
+            rf"\ \text{{with {shape} }}\mathbf{{T}}\\"
+        )
+    lines.append(
+        r"\text{Combined:}\quad & " + f"{y}_{{ij}} = "
+        + " + ".join(combined + random_parts) + " + r_{ij}"
+    )
+    return "\\begin{aligned}\n" + "\n".join(lines) + "\n\\end{aligned}"
+
+
+def model_code(
+    formula: str,
+    group: str,
+    random: Sequence[str],
+    method: str = "REML",
+    covariance: str = "un",
+    language: str = "all",
+    data_name: str = "data",
+) -> str:
+    """The code that fits the same model in SAS PROC MIXED, R lme4 and Python.
+
+    Parameters
+    ----------
+    formula : str
+        Fixed part, ``"outcome ~ predictors"`` (simple terms and ``a:b`` interactions).
+    group : str
+        School id column.
+    random : sequence of str
+        Random slopes (the intercept is always random).
+    method : {"REML", "ML"}
+        Estimation method.
+    covariance : {"un", "vc"}
+        Unstructured or uncorrelated random effects.
+    language : {"all", "sas", "r", "python"}
+        Which code to return.
+    data_name : str
+        The name of the data set in the code.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(model_code("math ~ college", "school", ["college"], language="r"))
+    library(lmerTest)
+    fit <- lmer(math ~ college + (1 + college | school), data = data, REML = TRUE)
+    summary(fit)
+    """
+    outcome, rhs = (s.strip() for s in formula.split("~", 1))
+    terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
+    random = list(random)
+    sas_model = " ".join(t.replace(":", "*") for t in terms)
+    sas_method = "" if method == "REML" else " method=ml"
+    sas_type = "un" if covariance == "un" else "vc"
+    sas = (
+        f"proc mixed data={data_name} covtest noclprint{sas_method};\n"
+        f"  class {group};\n"
+        f"  model {outcome} = {sas_model} / solution ddfm=bw;\n"
+        f"  random intercept {' '.join(random)} / subject={group} type={sas_type} solution;\n"
+        f"run;"
+    ).replace("  model " + outcome + " =  /", "  model " + outcome + " = /")
+    bar = "|" if covariance == "un" or not random else "||"
+    r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
+    r_fixed = " + ".join(terms) if terms else "1"
+    r = (
+        "library(lmerTest)\n"
+        f"fit <- lmer({outcome} ~ {r_fixed} + {r_random}, data = {data_name}, "
+        f"REML = {'TRUE' if method == 'REML' else 'FALSE'})\n"
+        "summary(fit)"
+    )
+    random_list = ", ".join(repr(t) for t in random)
+    if covariance == "un" or not random:
+        re_formula = "~" + " + ".join(random) if random else "~1"
+        sm_random = f"re_formula={re_formula!r}"
+    else:
+        vc = ", ".join(f"{t!r}: {'0 + ' + t!r}" for t in random)
+        sm_random = f"re_formula='~1', vc_formula={{{vc}}}"
+    py = (
+        "import hlmteach as hlm\n"
+        f"fit = hlm.fit_hlm({data_name}, {formula!r}, group={group!r}, random=[{random_list}],\n"
+        f"                  method={method!r}, covariance={covariance!r})\n"
+        "fit\n\n"
+        "# statsmodels\n"
+        "import statsmodels.formula.api as smf\n"
+        f"smf.mixedlm({formula!r}, {data_name}, groups={data_name}[{group!r}], {sm_random})"
+        f".fit(reml={method == 'REML'})"
+    )
+    chosen = {"sas": sas, "r": r, "python": py}
+    if language == "all":
+        return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in chosen.items())
+    if language not in chosen:
+        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
+    return chosen[language]
