@@ -447,28 +447,40 @@ def _minimise(
     return best, calls
 
 
+def _boundary_escape(
+    theta: np.ndarray,
+    dev: float,
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+) -> np.ndarray | None:
+    """A point off the boundary with a lower criterion, if a variance at zero is a saddle.
+
+    At a zero diagonal element the criterion's gradient vanishes by symmetry, so a
+    gradient check alone cannot tell a boundary minimum from a saddle; probing
+    small positive values can.
+    """
+    best, best_dev = None, dev - 1e-8
+    for k in np.flatnonzero(structure.on_diagonal & (theta <= 0.0)):
+        for size in (1e-3, 1e-2, 1e-1):
+            probe = theta.copy()
+            probe[k] = size
+            probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
+            if probe_dev < best_dev:
+                best, best_dev = probe, probe_dev
+    return best
+
+
 def _optimum_checks(
     theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
-) -> tuple[bool, bool, np.ndarray]:
-    """Is the gradient zero (projected onto the bounds), and does leaving a bound not help?"""
+) -> tuple[bool, np.ndarray | None, np.ndarray]:
+    """Is the projected gradient zero, and is there a better point off a bound (else None)?"""
     dev, grad = deviance_and_gradient(theta, cp, structure, reml)
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
     gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < 1e-3))
-    boundary_ok = True
-    for k in np.flatnonzero(at_bound):
-        probe = theta.copy()
-        probe[k] = 1e-3
-        boundary_ok &= bool(deviance_and_gradient(probe, cp, structure, reml)[0] >= dev - 1e-8)
-    return gradient_ok, boundary_ok, projected
-
-
-def _is_verified_optimum(
-    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
-) -> bool:
-    gradient_ok, boundary_ok, _ = _optimum_checks(theta, cp, structure, reml)
-    return gradient_ok and boundary_ok
+    return gradient_ok, _boundary_escape(theta, dev, cp, structure, reml), projected
 
 
 class _single_threaded_blas:
@@ -531,11 +543,17 @@ def _fit(
     cp: CrossProducts, structure: CovarianceStructure, reml: bool, boundary_tol: float
 ) -> EngineFit:
     res, evaluations = _minimise(cp, structure, reml, _moment_start(cp, structure))
-    if not _is_verified_optimum(res.x, cp, structure, reml):
-        # A second opinion from lme4's start; keep whichever optimum is better.
-        other, more = _minimise(cp, structure, reml, structure.start())
+    for _ in range(4):
+        gradient_ok, escape, _ = _optimum_checks(res.x, cp, structure, reml)
+        if gradient_ok and escape is None:
+            break
+        # Leave a boundary saddle along the descent direction, or try lme4's start.
+        other, more = _minimise(cp, structure, reml, structure.start() if escape is None else escape)
         evaluations += more
-        res = other if other.fun < res.fun else res
+        if other.fun < res.fun - 1e-12:
+            res = other
+        elif escape is None:
+            break
     theta = res.x.copy()
     # Snap tiny diagonal elements onto the boundary, if that does not worsen the fit.
     tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
@@ -544,7 +562,8 @@ def _fit(
         if deviance_and_gradient(snapped, cp, structure, reml)[0] <= res.fun + 1e-9:
             theta = snapped
     dev, grad = deviance_and_gradient(theta, cp, structure, reml)
-    gradient_ok, boundary_ok, projected = _optimum_checks(theta, cp, structure, reml)
+    gradient_ok, escape, projected = _optimum_checks(theta, cp, structure, reml)
+    boundary_ok = escape is None
     converged = bool(np.isfinite(dev) and gradient_ok and boundary_ok)
     if converged:
         message = "The optimum passed the gradient and boundary checks."
