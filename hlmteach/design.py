@@ -263,7 +263,9 @@ def build_design(
     try:
         y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as exc:
-        raise ModelInputError(f"The formula {formula!r} cannot be applied to the data: {exc}") from exc
+        raise ModelInputError(
+            f"The formula {formula!r} cannot be applied to the data: {exc}"
+        ) from exc
     y = y_df.iloc[:, 0].to_numpy(dtype=float)
     if y_df.shape[1] != 1:
         raise ModelInputError(

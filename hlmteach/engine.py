@@ -240,7 +240,9 @@ def _gradient_g_sigma2(
     rr = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
     Cz = np.einsum("jab,jb->ja", sol.C, sol.z)
     r_V2_r = (
-        rr - 2.0 * float(np.einsum("ja,ja->", sol.z, Cz)) + float(np.einsum("ja,jab,jb->", Cz, S, Cz))
+        rr
+        - 2.0 * float(np.einsum("ja,ja->", sol.z, Cz))
+        + float(np.einsum("ja,jab,jb->", Cz, S, Cz))
     ) / sigma2**2
     trace_Vinv = (cp.n_obs - float(np.einsum("jab,jba->", sol.C, S))) / sigma2
     d_sigma2 = trace_Vinv - r_V2_r
@@ -359,7 +361,7 @@ class EngineFit:
         return sol.C
 
     def covparm_function_gradient(self, function, step: float = 1e-5) -> np.ndarray:
-        """Central-difference gradient of ``function(G, sigma2)`` over the free covariance parameters."""
+        """Central-difference gradient of ``function(G, sigma2)`` over the free parameters."""
         est = self.covparm_estimates
         grads = np.full(est.shape + np.shape(function(self.G, self.sigma2)), np.nan)
         for k in np.flatnonzero(~self.on_boundary):
@@ -402,7 +404,10 @@ def _observed_information(
     structure: CovarianceStructure,
     reml: bool,
 ) -> np.ndarray:
-    """Hessian of -2 log L over the free covariance parameters (central differences of the exact gradient)."""
+    """Hessian of -2 log L over the free covariance parameters.
+
+    Central differences of the exact gradient.
+    """
     idx = np.flatnonzero(free)
     H = np.zeros((idx.size, idx.size))
     for a, k in enumerate(idx):
@@ -483,7 +488,7 @@ def _optimum_checks(
     return gradient_ok, _boundary_escape(theta, dev, cp, structure, reml), projected
 
 
-class _single_threaded_blas:
+class _SingleThreadedBlas:
     """Run BLAS on one thread: the engine's arrays are tiny, and threads only add overhead."""
 
     def __enter__(self) -> None:
@@ -535,7 +540,7 @@ def fit_mixed_model(
     >>> fit.converged, round(float(fit.beta[0]), 2)
     (True, 2.04)
     """
-    with _single_threaded_blas():
+    with _SingleThreadedBlas():
         return _fit(cp, structure, reml, boundary_tol)
 
 
@@ -548,7 +553,9 @@ def _fit(
         if gradient_ok and escape is None:
             break
         # Leave a boundary saddle along the descent direction, or try lme4's start.
-        other, more = _minimise(cp, structure, reml, structure.start() if escape is None else escape)
+        other, more = _minimise(
+            cp, structure, reml, structure.start() if escape is None else escape
+        )
         evaluations += more
         if other.fun < res.fun - 1e-12:
             res = other
@@ -586,8 +593,10 @@ def _fit(
     factor_diag = np.diag(lam)
     diag_small[:] = factor_diag < boundary_tol
     on_boundary_g = np.array(
-        [diag_small[r] if r == c else (diag_small[r] or diag_small[c])
-         for r, c in zip(structure.rows, structure.cols, strict=True)]
+        [
+            diag_small[r] if r == c else (diag_small[r] or diag_small[c])
+            for r, c in zip(structure.rows, structure.cols, strict=True)
+        ]
     )
     on_boundary = np.r_[on_boundary_g, False]
     params = np.r_[structure.pack(G), sigma2]
@@ -642,5 +651,8 @@ def _moment_start(cp: CrossProducts, structure: CovarianceStructure) -> np.ndarr
         lam = np.linalg.cholesky(spread)
     except np.linalg.LinAlgError:
         lam = np.diag(np.sqrt(np.maximum(np.diag(spread), 1e-4)))
-    return np.where(structure.on_diagonal, np.abs(lam[structure.rows, structure.cols]),
-                    lam[structure.rows, structure.cols])
+    return np.where(
+        structure.on_diagonal,
+        np.abs(lam[structure.rows, structure.cols]),
+        lam[structure.rows, structure.cols],
+    )

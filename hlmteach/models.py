@@ -131,7 +131,7 @@ class HLMResult:
         return pd.Series(satterthwaite_df(self.engine_fit), index=self.design.fixed_names)
 
     def fixed_effects(self, ddf: str = "bw") -> pd.DataFrame:
-        """Fixed effects with between-within (``"bw"``) or Satterthwaite (``"satterthwaite"``) df."""
+        """Fixed effects with between-within (``"bw"``) or ``"satterthwaite"`` df."""
         fit = self.engine_fit
         se = np.sqrt(np.diag(fit.cov_beta))
         if ddf == "bw":
@@ -194,7 +194,7 @@ class HLMResult:
 
     @property
     def icc(self) -> float:
-        """Intraclass correlation tau00 / (tau00 + sigma2) (at predictors = 0 with random slopes)."""
+        """Intraclass correlation tau00 / (tau00 + sigma2); with random slopes, at x = 0."""
         tau00 = float(self.engine_fit.G[0, 0])
         return tau00 / (tau00 + self.sigma2)
 
@@ -314,12 +314,16 @@ class HLMResult:
         from .syntax import model_equations
 
         school_level = [
-            n for n, between in zip(self.design.fixed_names, self.design.school_level, strict=True)
+            n
+            for n, between in zip(self.design.fixed_names, self.design.school_level, strict=True)
             if between and n != "Intercept"
         ]
         return model_equations(
-            self.design.outcome, self.design.fixed_names, self.design.random_names,
-            school_level, self.covariance_structure,
+            self.design.outcome,
+            self.design.fixed_names,
+            self.design.random_names,
+            school_level,
+            self.covariance_structure,
         )
 
     def code(self, language: str = "all") -> str:
@@ -327,8 +331,12 @@ class HLMResult:
         from .syntax import model_code
 
         return model_code(
-            self.formula, self.group, self.random_terms, self.method,
-            self.covariance_structure, language,
+            self.formula,
+            self.group,
+            self.random_terms,
+            self.method,
+            self.covariance_structure,
+            language,
         )
 
     def summary(self) -> str:
@@ -450,9 +458,7 @@ def _split_by(data: pd.DataFrame, by: str) -> dict[str, pd.DataFrame]:
             f"The by= column {by!r} is not in the data; its columns are {list(data.columns)}."
         )
     groups = {
-        str(level): part
-        for level, part in data.groupby(by, observed=True, sort=True)
-        if len(part)
+        str(level): part for level, part in data.groupby(by, observed=True, sort=True) if len(part)
     }
     if data[by].isna().any():
         raise ModelInputError(

@@ -48,8 +48,8 @@ def model_equations(
     Examples
     --------
     >>> tex = model_equations("math", ["Intercept", "college"], ["Intercept"])
-    >>> print(tex.splitlines()[1])
-    \\text{Level 1:}\\quad & \\text{math}_{ij} = \\beta_{0j} + \\beta_{1j}\\,\\text{college}_{ij} + r_{ij}\\\\
+    >>> print(tex.splitlines()[2])
+    \\text{Level 2:}\\quad & \\beta_{0j} = \\gamma_{00} + u_{0j}\\\\
     """
     school = set(school_level)
     level1 = [n for n in fixed_names if n != "Intercept" and n not in school and ":" not in n]
@@ -88,8 +88,10 @@ def model_equations(
             rf"\ \text{{with {shape} }}\mathbf{{T}}\\"
         )
     lines.append(
-        r"\text{Combined:}\quad & " + f"{y}_{{ij}} = "
-        + " + ".join(combined + random_parts) + " + r_{ij}"
+        r"\text{Combined:}\quad & "
+        + f"{y}_{{ij}} = "
+        + " + ".join(combined + random_parts)
+        + " + r_{ij}"
     )
     return "\\begin{aligned}\n" + "\n".join(lines) + "\n\\end{aligned}"
 

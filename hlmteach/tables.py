@@ -112,7 +112,9 @@ def anova_table(fits: Mapping[str, HLMResult], digits: int = 4) -> pd.DataFrame:
                     ).items()
                 },
             },
-            "Level-1 variance": _column_block(*cov.loc["Residual", ["estimate", "se", "p"]], digits),
+            "Level-1 variance": _column_block(
+                *cov.loc["Residual", ["estimate", "se", "p"]], digits
+            ),
             "ICC": {"Coefficient": f"{100 * fit.icc:.1f}%"},
             "Sample Size": {"Coefficient": f"{fit.n_obs}"},
             "N of Schools": {"Coefficient": f"{fit.n_groups}"},
@@ -148,8 +150,11 @@ def hlm_table(fits: Mapping[str, HLMResult], digits: int = 3) -> pd.DataFrame:
             if label in cov.index:
                 c = cov.loc[label]
                 var = _column_block(c.estimate, c.se, c.p, digits)
-                row |= {"Variance": var["Coefficient"], "Var Error": var["Error"],
-                        "Var p": var["p"]}
+                row |= {
+                    "Variance": var["Coefficient"],
+                    "Var Error": var["Error"],
+                    "Var p": var["p"],
+                }
             else:
                 row |= {"Variance": "FIXED", "Var Error": "", "Var p": ""}
             rows[str(term)] = row
@@ -233,7 +238,9 @@ def ols_html_report(ols: OLSResult) -> str:
         f"OLS: {html.escape(ols.formula)}<br>N = {ols.n_obs} (not used: {ols.n_dropped}); "
         f"R² = {ols.r2:.4f}"
     )
-    return f"<div><p>{header}</p>" + _html_table(_format_frame(ols.fixed), "Coefficients") + "</div>"
+    return (
+        f"<div><p>{header}</p>" + _html_table(_format_frame(ols.fixed), "Coefficients") + "</div>"
+    )
 
 
 def side_by_side_html(results: Mapping[str, Any]) -> str:

@@ -11,7 +11,14 @@ from hlmteach.design import ModelInputError, build_design, formula_variables
 
 
 def test_formula_variables_skips_functions_and_namespaces():
-    assert formula_variables("y ~ np.log(x) + C(g) + I(z**2) + a:b") == ["y", "x", "g", "z", "a", "b"]
+    assert formula_variables("y ~ np.log(x) + C(g) + I(z**2) + a:b") == [
+        "y",
+        "x",
+        "g",
+        "z",
+        "a",
+        "b",
+    ]
 
 
 def test_missing_column_is_named(small_panel):
@@ -65,7 +72,9 @@ def test_all_zero_predictor(small_panel):
 
 
 def test_random_slope_without_within_school_variation(small_panel):
-    with pytest.raises(ModelInputError, match=r"random slope of 'w'.*does not vary within any school"):
+    with pytest.raises(
+        ModelInputError, match=r"random slope of 'w'.*does not vary within any school"
+    ):
         hlm.fit_hlm(small_panel, "y ~ x + w", group="school", random=["w"])
 
 

@@ -69,8 +69,11 @@ def test_profiled_gradient_matches_finite_differences(kind, reml):
     _, grad = deviance_and_gradient(theta, cp, structure, reml)
     h = 1e-6
     numeric = [
-        (deviance_and_gradient(theta + h * e, cp, structure, reml)[0]
-         - deviance_and_gradient(theta - h * e, cp, structure, reml)[0]) / (2 * h)
+        (
+            deviance_and_gradient(theta + h * e, cp, structure, reml)[0]
+            - deviance_and_gradient(theta - h * e, cp, structure, reml)[0]
+        )
+        / (2 * h)
         for e in np.eye(theta.size)
     ]
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
