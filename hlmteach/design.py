@@ -90,7 +90,13 @@ def varies_within_groups(values: np.ndarray, group_codes: np.ndarray) -> np.ndar
     >>> varies_within_groups(np.array([[1.0, 1], [1, 2], [1, 3]]), np.array([0, 0, 1])).tolist()
     [False, True]
     """
-    spread = pd.DataFrame(values).groupby(group_codes).agg(np.ptp).to_numpy()
+    order = np.argsort(group_codes, kind="stable")
+    codes = group_codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ordered = np.asarray(values, dtype=float)[order]
+    if ordered.ndim == 1:
+        ordered = ordered[:, None]
+    spread = np.maximum.reduceat(ordered, starts) - np.minimum.reduceat(ordered, starts)
     return np.any(spread != 0, axis=0)
 
 
@@ -182,6 +188,19 @@ def _rank_check(X: np.ndarray, names: list[str]) -> None:
                 "and fit again."
             )
         kept.append(k)
+
+
+def _random_design(
+    random_formula: str, frame: pd.DataFrame, X: np.ndarray, fixed_names: list[str]
+) -> tuple[np.ndarray, list[str]]:
+    """The random-effect design; its columns are taken from X when the fixed part has them."""
+    import patsy
+
+    wanted = [t.name() for t in patsy.ModelDesc.from_formula(random_formula).rhs_termlist]
+    if wanted[:1] == ["Intercept"] and all(n in fixed_names for n in wanted):
+        return X[:, [fixed_names.index(n) for n in wanted]], wanted
+    Z_df = patsy.dmatrix(random_formula, frame, return_type="dataframe", NA_action="raise")
+    return Z_df.to_numpy(dtype=float), list(Z_df.columns)
 
 
 def build_design(
@@ -293,9 +312,7 @@ def build_design(
             "multilevel model needs at least two schools (and many more for useful variance "
             "estimates). Fit OLS instead, or check the grouping column."
         )
-    Z_df = patsy.dmatrix(random_formula, frame, return_type="dataframe", NA_action="raise")
-    Z = Z_df.to_numpy(dtype=float)
-    random_names = list(Z_df.columns)
+    Z, random_names = _random_design(random_formula, frame, X, fixed_names)
     within = varies_within_groups(Z, codes)
     for k, name in enumerate(random_names):
         if name != "Intercept" and not within[k]:

@@ -19,7 +19,10 @@ and data frames into arrays and the answer into a result object.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
@@ -227,15 +230,24 @@ def _full_deviance(cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool)
 
 
 def _gradient_g_sigma2(
-    cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool
+    cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool, with_sigma2: bool = True
 ) -> tuple[np.ndarray, float]:
-    """Gradient of -2 log L with respect to the matrix G (as D, d = tr(D dG)) and sigma2."""
+    """Gradient of -2 log L with respect to the matrix G (as D, d = tr(D dG)) and sigma2.
+
+    ``with_sigma2=False`` skips the sigma2 component (returned as NaN), which the
+    profiled criterion does not need.
+    """
     S = cp.ZtZ
     SC = S @ sol.C  # (J, q, q)
     u = sol.z - np.einsum("jab,jb->ja", SC, sol.z)  # Z'(sigma2 V^-1) r
-    W = S - SC @ S  # Z'(sigma2 V^-1) Z
-    D = W.sum(axis=0) - np.einsum("ja,jb->ab", u, u) / sigma2
+    D = (S - SC @ S).sum(axis=0) - (u.T @ u) / sigma2  # first term: sum of Z'(sigma2 V^-1)Z
     CZX = sol.C @ cp.ZtX
+    if reml:
+        Wx = cp.ZtX - S @ CZX  # Z'(sigma2 V^-1) X
+        A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+        D -= np.einsum("jqa,ab,jrb->qr", Wx, A_inv, Wx, optimize=True)
+    if not with_sigma2:
+        return D / sigma2, float("nan")
     beta = sol.beta
     rr = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
     Cz = np.einsum("jab,jb->ja", sol.C, sol.z)
@@ -247,10 +259,7 @@ def _gradient_g_sigma2(
     trace_Vinv = (cp.n_obs - float(np.einsum("jab,jba->", sol.C, S))) / sigma2
     d_sigma2 = trace_Vinv - r_V2_r
     if reml:
-        Wx = cp.ZtX - S @ CZX  # Z'(sigma2 V^-1) X
-        A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-        D -= np.einsum("jqa,ab,jrb->qr", Wx, A_inv, Wx)
-        K = 2.0 * sol.A - cp.XtX + np.einsum("jqa,jqr,jrb->ab", CZX, S, CZX)
+        K = 2.0 * sol.A - cp.XtX + np.einsum("jqa,jqr,jrb->ab", CZX, S, CZX, optimize=True)
         d_sigma2 -= float(np.sum(A_inv * K)) / sigma2
     return D / sigma2, d_sigma2
 
@@ -295,7 +304,7 @@ def deviance_and_gradient(
         return np.inf, np.zeros_like(theta)
     sigma2 = sol.r2 / _residual_df(cp, reml)
     dev = _full_deviance(cp, sol, sigma2, reml)
-    D, _ = _gradient_g_sigma2(cp, sol, sigma2, reml)
+    D, _ = _gradient_g_sigma2(cp, sol, sigma2, reml, with_sigma2=False)
     # G = sigma2 Lambda Lambda'; sigma2 is at its optimum, so only dLambda matters.
     grad_lambda = 2.0 * sigma2 * (D @ lam)
     return dev, grad_lambda[structure.rows, structure.cols]
@@ -317,12 +326,10 @@ class EngineFit:
         GLS fixed effects and their covariance ``(X'V^-1 X)^-1``.
     deviance : float
         -2 log-likelihood (REML or ML) at the optimum.
-    covparm_names_index : list of tuple
+    covparm_index : list of tuple
         (row, col) of G for each covariance parameter, then ``None`` for sigma2.
-    covparm_estimates, covparm_cov : ndarray
-        The covariance parameters and their asymptotic covariance
-        (twice the inverse observed Hessian of -2 log L; NaN rows/columns for
-        parameters on the boundary, which SAS also leaves without a standard error).
+    covparm_estimates : ndarray
+        The covariance parameters: the free elements of G, then sigma2.
     on_boundary : ndarray of bool
         Which covariance parameters sit on the boundary of the parameter space.
     gradient : ndarray
@@ -343,7 +350,6 @@ class EngineFit:
     deviance: float
     covparm_index: list[tuple[int, int] | None]
     covparm_estimates: np.ndarray
-    covparm_cov: np.ndarray
     on_boundary: np.ndarray
     gradient: np.ndarray
     converged: bool
@@ -352,6 +358,25 @@ class EngineFit:
     reml: bool
     structure: CovarianceStructure
     cross_products: CrossProducts = field(repr=False)
+
+    @cached_property
+    def covparm_cov(self) -> np.ndarray:
+        """Asymptotic covariance of the covariance parameters (SAS ``ASYCOV``).
+
+        Twice the inverse of the observed Hessian of -2 log L in (G, sigma2), as SAS
+        PROC MIXED computes it. Parameters on the boundary are held there: their rows
+        and columns are NaN, and SAS too prints no standard error for them.
+        """
+        free = ~self.on_boundary
+        cov = np.full((free.size, free.size), np.nan)
+        with _SingleThreadedBlas():
+            H = _observed_information(
+                self.covparm_estimates, free, self.cross_products, self.structure, self.reml
+            )
+        # A singular information matrix leaves the standard errors undefined (NaN).
+        with contextlib.suppress(np.linalg.LinAlgError):
+            cov[np.ix_(free, free)] = 2.0 * np.linalg.inv(H)
+        return cov
 
     @property
     def shrinkage_kernel(self) -> np.ndarray:
@@ -433,23 +458,15 @@ def _minimise(
         calls += 1
         return deviance_and_gradient(theta, cp, structure, reml)
 
-    best = None
-    x = start
-    for _ in range(6):  # restarts clear L-BFGS's curvature memory
-        res = optimize.minimize(
-            objective,
-            x,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxls": 50},
-        )
-        if best is not None and res.fun >= best.fun - 1e-10:
-            best = res if res.fun < best.fun else best
-            break
-        best = res
-        x = res.x
-    return best, calls
+    result = optimize.minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxls": 50},
+    )
+    return result, calls
 
 
 def _boundary_escape(
@@ -476,25 +493,38 @@ def _boundary_escape(
     return best
 
 
+class _OptimumCheck(NamedTuple):
+    deviance: float
+    gradient: np.ndarray
+    projected: np.ndarray
+    gradient_ok: bool
+    escape: np.ndarray | None
+
+
 def _optimum_checks(
     theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
-) -> tuple[bool, np.ndarray | None, np.ndarray]:
+) -> _OptimumCheck:
     """Is the projected gradient zero, and is there a better point off a bound (else None)?"""
     dev, grad = deviance_and_gradient(theta, cp, structure, reml)
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
     gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < 1e-3))
-    return gradient_ok, _boundary_escape(theta, dev, cp, structure, reml), projected
+    escape = _boundary_escape(theta, dev, cp, structure, reml)
+    return _OptimumCheck(dev, grad, projected, gradient_ok, escape)
 
 
 class _SingleThreadedBlas:
     """Run BLAS on one thread: the engine's arrays are tiny, and threads only add overhead."""
 
-    def __enter__(self) -> None:
-        from threadpoolctl import threadpool_limits
+    _controller = None
 
-        self._limits = threadpool_limits(limits=1, user_api="blas")
+    def __enter__(self) -> None:
+        if _SingleThreadedBlas._controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _SingleThreadedBlas._controller = ThreadpoolController()
+        self._limits = _SingleThreadedBlas._controller.limit(limits=1, user_api="blas")
 
     def __exit__(self, *exc: object) -> None:
         self._limits.restore_original_limits()
@@ -548,19 +578,23 @@ def _fit(
     cp: CrossProducts, structure: CovarianceStructure, reml: bool, boundary_tol: float
 ) -> EngineFit:
     res, evaluations = _minimise(cp, structure, reml, _moment_start(cp, structure))
-    for _ in range(4):
-        gradient_ok, escape, _ = _optimum_checks(res.x, cp, structure, reml)
-        if gradient_ok and escape is None:
+    # Restart from the optimum (L-BFGS-B forgets its curvature), then from lme4's start.
+    fallbacks: list[np.ndarray | None] = [None, structure.start()]
+    for _ in range(6):
+        check = _optimum_checks(res.x, cp, structure, reml)
+        if check.gradient_ok and check.escape is None:
             break
-        # Leave a boundary saddle along the descent direction, or try lme4's start.
-        other, more = _minimise(
-            cp, structure, reml, structure.start() if escape is None else escape
-        )
+        if check.escape is not None:
+            start = check.escape  # leave a boundary saddle along its descent direction
+        elif fallbacks:
+            fallback = fallbacks.pop(0)
+            start = res.x if fallback is None else fallback
+        else:
+            break
+        other, more = _minimise(cp, structure, reml, start)
         evaluations += more
-        if other.fun < res.fun - 1e-12:
+        if other.fun <= res.fun:
             res = other
-        elif escape is None:
-            break
     theta = res.x.copy()
     # Snap tiny diagonal elements onto the boundary, if that does not worsen the fit.
     tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
@@ -568,16 +602,20 @@ def _fit(
         snapped = np.where(tiny, 0.0, theta)
         if deviance_and_gradient(snapped, cp, structure, reml)[0] <= res.fun + 1e-9:
             theta = snapped
-    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
-    gradient_ok, escape, projected = _optimum_checks(theta, cp, structure, reml)
-    boundary_ok = escape is None
+    check = _optimum_checks(theta, cp, structure, reml)
+    dev, grad, gradient_ok, boundary_ok = (
+        check.deviance,
+        check.gradient,
+        check.gradient_ok,
+        (check.escape is None),
+    )
     converged = bool(np.isfinite(dev) and gradient_ok and boundary_ok)
     if converged:
         message = "The optimum passed the gradient and boundary checks."
     elif not gradient_ok:
         message = (
             f"The optimiser stopped where the gradient is not zero (largest |gradient| "
-            f"{np.max(np.abs(projected)):.2g}); these estimates are not a verified optimum."
+            f"{np.max(np.abs(check.projected)):.2g}); these estimates are not a verified optimum."
         )
     else:
         message = "Moving off the boundary improves the fit: this is not a verified optimum."
@@ -589,26 +627,11 @@ def _fit(
     sigma2 = sol.r2 / _residual_df(cp, reml)
     G = sigma2 * T
     cov_beta = sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-    diag_small = np.zeros(structure.q, dtype=bool)
-    factor_diag = np.diag(lam)
-    diag_small[:] = factor_diag < boundary_tol
-    on_boundary_g = np.array(
-        [
-            diag_small[r] if r == c else (diag_small[r] or diag_small[c])
-            for r, c in zip(structure.rows, structure.cols, strict=True)
-        ]
-    )
-    on_boundary = np.r_[on_boundary_g, False]
+    # A variance whose factor element is (nearly) zero is on the boundary, and so are
+    # its covariances, which are then determined by the other random effects.
+    diag_small = np.diag(lam) < boundary_tol
+    on_boundary = np.r_[diag_small[structure.rows] | diag_small[structure.cols], False]
     params = np.r_[structure.pack(G), sigma2]
-    # Parameters on the boundary are held there; the rest get the observed information.
-    free = ~on_boundary
-    cov = np.full((params.size, params.size), np.nan)
-    H = _observed_information(params, free, cp, structure, reml)
-    try:
-        inv = 2.0 * np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        inv = np.full(H.shape, np.nan)
-    cov[np.ix_(free, free)] = inv
     index: list[tuple[int, int] | None] = [
         (int(r), int(c)) for r, c in zip(structure.rows, structure.cols, strict=True)
     ]
@@ -622,7 +645,6 @@ def _fit(
         deviance=dev,
         covparm_index=index,
         covparm_estimates=params,
-        covparm_cov=cov,
         on_boundary=on_boundary,
         gradient=grad,
         converged=converged,
