@@ -100,7 +100,7 @@ def varies_within_groups(values: np.ndarray, group_codes: np.ndarray) -> np.ndar
     return np.any(spread != 0, axis=0)
 
 
-_FORMULA_NAMESPACE = set(dir(builtins)) | {"np", "C", "I", "Q", "center", "standardize", "scale"}
+_PYTHON_NAMES = set(dir(builtins)) | {"np", "numpy"}
 
 
 def formula_variables(formula: str) -> list[str]:
@@ -121,8 +121,10 @@ def formula_variables(formula: str) -> list[str]:
     >>> formula_variables("math ~ college + np.log(size) + C(boy)")
     ['math', 'college', 'size', 'boy']
     """
+    import patsy.builtins
     from patsy import ModelDesc
 
+    known = _PYTHON_NAMES | set(patsy.builtins.__all__)
     desc = ModelDesc.from_formula(formula)
     names: list[str] = []
     for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
@@ -134,7 +136,7 @@ def formula_variables(formula: str) -> list[str]:
                 names.append(code)
                 continue
             for node in ast.walk(tree):
-                if isinstance(node, ast.Name) and node.id not in _FORMULA_NAMESPACE:
+                if isinstance(node, ast.Name) and node.id not in known:
                     names.append(node.id)
     return list(dict.fromkeys(names))
 
@@ -171,23 +173,19 @@ def _check_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
 def _rank_check(X: np.ndarray, names: list[str]) -> None:
     """Raise if a column of X is a linear combination of the columns before it."""
     scale = np.sqrt((X**2).sum(axis=0))
-    scale[scale == 0] = 1.0
-    Xs = X / scale
-    kept: list[int] = []
-    for k in range(Xs.shape[1]):
-        candidate = [*kept, k]
-        sv = np.linalg.svd(Xs[:, candidate], compute_uv=False)
-        if sv[-1] <= 1e-9 * sv[0] * np.sqrt(X.shape[0]):
-            if not kept:
-                raise ModelInputError(
-                    f"The predictor {names[k]!r} is zero in every row used; drop it."
-                )
-            raise ModelInputError(
-                f"The predictors are collinear: {names[k]!r} is an exact linear combination "
-                f"of {[names[i] for i in kept]}. Drop one of them (or a dummy of a category) "
-                "and fit again."
-            )
-        kept.append(k)
+    if np.any(scale == 0):
+        k = int(np.flatnonzero(scale == 0)[0])
+        raise ModelInputError(f"The predictor {names[k]!r} is zero in every row used; drop it.")
+    # Without pivoting, R's k-th diagonal is the part of column k that the columns
+    # before it cannot explain: (near) zero means an exact linear combination.
+    diag = np.abs(np.diag(np.linalg.qr(X / scale, mode="r")))
+    dependent = np.flatnonzero(diag <= 1e-9 * np.sqrt(X.shape[0]) * diag.max())
+    if dependent.size:
+        k = int(dependent[0])
+        raise ModelInputError(
+            f"The predictors are collinear: {names[k]!r} is an exact linear combination "
+            f"of {names[:k]}. Drop one of them (or a dummy of a category) and fit again."
+        )
 
 
 def _random_design(

@@ -245,7 +245,7 @@ def _gradient_g_sigma2(
     if reml:
         Wx = cp.ZtX - S @ CZX  # Z'(sigma2 V^-1) X
         A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-        D -= np.einsum("jqa,ab,jrb->qr", Wx, A_inv, Wx, optimize=True)
+        D -= np.tensordot(Wx @ A_inv, Wx, axes=([0, 2], [0, 2]))
     if not with_sigma2:
         return D / sigma2, float("nan")
     beta = sol.beta
@@ -259,7 +259,7 @@ def _gradient_g_sigma2(
     trace_Vinv = (cp.n_obs - float(np.einsum("jab,jba->", sol.C, S))) / sigma2
     d_sigma2 = trace_Vinv - r_V2_r
     if reml:
-        K = 2.0 * sol.A - cp.XtX + np.einsum("jqa,jqr,jrb->ab", CZX, S, CZX, optimize=True)
+        K = 2.0 * sol.A - cp.XtX + np.tensordot(CZX, S @ CZX, axes=([0, 1], [0, 1]))
         d_sigma2 -= float(np.sum(A_inv * K)) / sigma2
     return D / sigma2, d_sigma2
 

@@ -25,16 +25,16 @@ def test_intercepts_and_slopes_as_outcomes_equations():
 
 
 def test_fixed_slope_has_no_random_part():
-    tex = model_equations("math", ["Intercept", "college", "boy"], ["Intercept", "college"],
-                          covariance="vc")
+    tex = model_equations(
+        "math", ["Intercept", "college", "boy"], ["Intercept", "college"], covariance="vc"
+    )
     assert r"\beta_{2j} = \gamma_{20}\\" in tex
     assert r"\beta_{1j} = \gamma_{10} + u_{1j}\\" in tex
     assert "diagonal" in tex
 
 
 def test_sas_code_matches_seed_layout():
-    sas = model_code("math ~ college + boy", "school", ["college"], covariance="vc",
-                     language="sas")
+    sas = model_code("math ~ college + boy", "school", ["college"], covariance="vc", language="sas")
     assert "proc mixed data=data covtest noclprint;" in sas
     assert "model math = college boy / solution ddfm=bw;" in sas
     assert "random intercept college / subject=school type=vc solution;" in sas
@@ -48,8 +48,7 @@ def test_r_code_uses_double_bar_for_uncorrelated_effects():
 
 
 def test_python_code_is_valid_python():
-    code = model_code("math ~ college", "school", ["college"], covariance="vc",
-                      language="python")
+    code = model_code("math ~ college", "school", ["college"], covariance="vc", language="python")
     compile(code, "<model_code>", "exec")
     assert "vc_formula={'college': '0 + college'}" in code
 
