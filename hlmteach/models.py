@@ -371,7 +371,7 @@ class OLSResult:
     --------
     >>> import hlmteach as hlm
     >>> ols = hlm.fit_ols(hlm.load_hsb(), "mathach ~ ses")
-    >>> round(ols.fixed.loc["ses", "estimate"], 3), ols.n_obs
+    >>> round(float(ols.fixed.loc["ses", "estimate"]), 3), ols.n_obs
     (3.184, 7185)
     """
 
