@@ -7,6 +7,7 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.timss_files`: ``read_timss_files`` for your own TIMSS 1995 files;
 - :mod:`hlmteach.models`: ``fit_hlm``, ``fit_ols``;
 - :mod:`hlmteach.inference`: ``lr_test``;
+- :mod:`hlmteach.exercises`: ``check``, the self-checks of the exercises;
 - :mod:`hlmteach.engine`: the exact REML/ML estimation core.
 
 Examples
@@ -38,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ByResults": "models",
     "lr_test": "inference",
     "ModelInputError": "design",
+    "check": "exercises",
 }
 
 __all__ = sorted(_EXPORTS)
