@@ -1,0 +1,329 @@
+"""Interactive widgets: a thin ipywidgets layer over tested, plain functions.
+
+Each widget's computation is a plain function or class that the tests drive
+directly (:class:`Explorer`, :func:`explorer_view`); this module only adds
+controls, layout and wiring. Fits are computed once per setting and reused,
+so a toggle that returns to an earlier setting updates at once.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .data import COUNTRIES
+from .design import ModelInputError
+from .inference import LikelihoodRatioTest, lr_test
+from .models import HLMResult, fit_hlm
+from .tables import hlm_table
+
+__all__ = [
+    "Explorer",
+    "ExplorerSetting",
+    "ExplorerView",
+    "explorer",
+    "explorer_view",
+    "false_positive_widget",
+    "shrinkage_widget",
+]
+
+COUNTRY_CHOICES = (*COUNTRIES.values(), "Both")
+SLOPE_TERMS = ("college", "boy")
+
+
+@dataclass(frozen=True)
+class ExplorerSetting:
+    """One position of the explorer's controls.
+
+    Attributes
+    ----------
+    country : {"Korea", "USA", "Both"}
+        Which country, or both side by side.
+    random_slopes : tuple of str
+        Level-1 predictors whose slopes vary across schools (of "college", "boy").
+    method : {"REML", "ML"}
+        Estimation method.
+    """
+
+    country: str = "Korea"
+    random_slopes: tuple[str, ...] = ("college",)
+    method: str = "REML"
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """The countries this setting shows."""
+        return tuple(COUNTRIES.values()) if self.country == "Both" else (self.country,)
+
+
+@dataclass
+class ExplorerView:
+    """What the explorer shows for one setting: tables, tests and plain-words notes."""
+
+    setting: ExplorerSetting
+    fits: dict[str, HLMResult]
+    table: pd.DataFrame
+    fit_statistics: pd.DataFrame
+    tests: dict[str, LikelihoodRatioTest | str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def intercepts(self) -> dict[str, float]:
+        """The fixed intercept of each country shown."""
+        return {c: float(f.fixed.loc["Intercept", "estimate"]) for c, f in self.fits.items()}
+
+    def to_html(self) -> str:
+        """The tables, tests and notes as one HTML block."""
+        parts = [
+            "<div class='hlmteach-explorer'>",
+            "<h4>Fixed effects and variance components</h4>",
+            self.table.to_html(border=0, classes="hlmteach-table"),
+            "<h4>Fit statistics</h4>",
+            self.fit_statistics.to_html(border=0, float_format=lambda v: f"{v:.1f}"),
+        ]
+        for country, test in self.tests.items():
+            parts.append(
+                f"<p><b>{html.escape(country)}, against the previous setting:</b> "
+                f"{html.escape(str(test))}</p>"
+            )
+        for note in self.notes:
+            parts.append(f"<p class='hlmteach-note' style='color:#a6611a'>{html.escape(note)}</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+class Explorer:
+    """Fits the course's random-coefficient model for any explorer setting, once each.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The TIMSS frame (``hlm.load_timss()``).
+    formula : str
+        The fixed part; by default the seed's ``math ~ college + boy``.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> ex = Explorer(hlm.load_timss())
+    >>> view = ex.view(ExplorerSetting("USA", ("college",), "REML"))
+    >>> sorted(view.fits)
+    ['USA']
+    """
+
+    def __init__(self, data: pd.DataFrame, formula: str = "math ~ college + boy") -> None:
+        self.data = data
+        self.formula = formula
+        self._frames = {c: data[data["country"] == c] for c in COUNTRIES.values()}
+        self._fits: dict[tuple[str, tuple[str, ...], str], HLMResult] = {}
+        self.previous: ExplorerSetting | None = None
+
+    def fit(self, country: str, random_slopes: tuple[str, ...], method: str) -> HLMResult:
+        """The fit for one country and setting (cached)."""
+        key = (country, tuple(sorted(random_slopes)), method)
+        if key not in self._fits:
+            self._fits[key] = fit_hlm(
+                self._frames[country],
+                self.formula,
+                group="school",
+                random=list(key[1]),
+                method=method,
+                covariance="vc",
+            )
+        return self._fits[key]
+
+    def view(self, setting: ExplorerSetting) -> ExplorerView:
+        """Everything the explorer shows for ``setting``; remembers it as the previous one."""
+        return explorer_view(self, setting)
+
+
+def _compare(previous: HLMResult, current: HLMResult) -> LikelihoodRatioTest | str:
+    if previous is current:
+        return "same model."
+    small, large = sorted((previous, current), key=lambda f: len(f.covariance))
+    if previous.method != current.method:
+        return "the method changed (REML vs ML), so the likelihoods are not comparable."
+    if not set(small.random_terms) <= set(large.random_terms):
+        return "the two models are not nested, so no likelihood-ratio test."
+    try:
+        return lr_test(small, large)
+    except ModelInputError as error:
+        return str(error)
+
+
+def explorer_view(explorer: Explorer, setting: ExplorerSetting) -> ExplorerView:
+    """Fit (or reuse) the models of ``setting`` and build the tables, tests and notes.
+
+    Parameters
+    ----------
+    explorer : Explorer
+        Holds the data, the cached fits and the previous setting.
+    setting : ExplorerSetting
+        The controls' values.
+
+    Returns
+    -------
+    ExplorerView
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> ex = Explorer(hlm.load_timss())
+    >>> _ = explorer_view(ex, ExplorerSetting("Korea", ("college",)))
+    >>> view = explorer_view(ex, ExplorerSetting("Korea", ("college", "boy")))
+    >>> any("estimated at zero" in note for note in view.notes)
+    True
+    """
+    unknown = set(setting.random_slopes) - set(SLOPE_TERMS)
+    if unknown or setting.country not in COUNTRY_CHOICES:
+        raise ModelInputError(
+            f"Unknown explorer setting {setting}; countries are {COUNTRY_CHOICES} and random "
+            f"slopes come from {SLOPE_TERMS}."
+        )
+    fits = {c: explorer.fit(c, setting.random_slopes, setting.method) for c in setting.countries}
+    fit_statistics = pd.DataFrame({c: f.fit_stats for c, f in fits.items()})
+    tests: dict[str, LikelihoodRatioTest | str] = {}
+    previous = explorer.previous
+    if previous is not None and previous != setting:
+        for country in setting.countries:
+            if country in previous.countries:
+                before = explorer.fit(country, previous.random_slopes, previous.method)
+                tests[country] = _compare(before, fits[country])
+    notes = [f"{c}: {w}" for c, f in fits.items() for w in f.warnings]
+    explorer.previous = setting
+    return ExplorerView(setting, fits, hlm_table(fits), fit_statistics, tests, notes)
+
+
+def explorer_figure(view: ExplorerView, kind: str = "school lines"):
+    """The explorer's figure: each school's fitted college line, or the slopes' spread."""
+    from . import plots
+
+    if kind == "school lines":
+        return plots.school_lines_by_group(view.fits, "college")
+    if kind == "slope distribution":
+        if "college" not in view.setting.random_slopes:
+            return plots.school_lines_by_group(view.fits, "college")
+        return plots.coefficient_distribution(view.fits, "college")
+    raise ValueError(f"Unknown figure {kind!r}; use 'school lines' or 'slope distribution'.")
+
+
+def explorer(data: pd.DataFrame | None = None) -> Any:
+    """The interactive explorer: toggle the country, random slopes and REML/ML.
+
+    Parameters
+    ----------
+    data : DataFrame, optional
+        The TIMSS frame; by default the course's synthetic data.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Display it in a notebook cell.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .data import load_timss
+
+    state = Explorer(load_timss() if data is None else data)
+    country = widgets.ToggleButtons(options=COUNTRY_CHOICES, value="Korea", description="Country")
+    slopes = {
+        term: widgets.Checkbox(value=term == "college", description=f"random slope: {term}")
+        for term in SLOPE_TERMS
+    }
+    method = widgets.ToggleButtons(options=("REML", "ML"), value="REML", description="Method")
+    figure_kind = widgets.Dropdown(
+        options=("school lines", "slope distribution"), value="school lines", description="Figure"
+    )
+    tables = widgets.HTML()
+    figure = widgets.Output()
+
+    def update(_: object = None) -> None:
+        setting = ExplorerSetting(
+            country.value,
+            tuple(t for t, box in slopes.items() if box.value),
+            method.value,
+        )
+        try:
+            view = state.view(setting)
+            tables.value = view.to_html()
+            with figure:
+                figure.clear_output(wait=True)
+                fig = explorer_figure(view, figure_kind.value)
+                display(fig)
+                plt.close(fig)
+        except Exception as error:  # shown in the widget, which stays usable
+            tables.value = (
+                f"<p style='color:#b2182b'><b>This setting could not be shown:</b> "
+                f"{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>"
+            )
+
+    for control in (country, method, figure_kind, *slopes.values()):
+        control.observe(update, names="value")
+    update()
+    controls = widgets.VBox(
+        [country, widgets.HBox(list(slopes.values())), widgets.HBox([method, figure_kind])]
+    )
+    return widgets.VBox([controls, tables, figure])
+
+
+def shrinkage_widget(seed: int = 2026) -> Any:
+    """Sliders for tau00, sigma2 and school size: OLS school means against shrunken EB estimates."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .plots import shrinkage_demo
+    from .simulation import simulate_school_means
+
+    tau = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="τ00")
+    sigma2 = widgets.FloatSlider(value=0.5, min=0.05, max=2.0, step=0.05, description="σ²")
+    size = widgets.IntSlider(value=10, min=2, max=60, step=1, description="students")
+    out = widgets.Output()
+
+    def update(_: object = None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            frame = simulate_school_means(tau.value, sigma2.value, school_sizes=size.value,
+                                          seed=seed)
+            fig = shrinkage_demo(frame)
+            display(fig)
+            plt.close(fig)
+
+    for control in (tau, sigma2, size):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([tau, sigma2, size]), out])
+
+
+def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
+    """Sliders for the ICC and school size: how often OLS and HLM find an effect that is absent."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .plots import false_positive_rates
+    from .simulation import simulate_false_positives
+
+    icc = widgets.FloatSlider(value=0.2, min=0.0, max=0.5, step=0.05, description="ICC")
+    size = widgets.IntSlider(value=20, min=2, max=80, step=2, description="school size")
+    out = widgets.Output()
+
+    def update(_: object = None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            result = simulate_false_positives(
+                iccs=(icc.value,), school_sizes=(size.value,), n_reps=n_reps, seed=seed,
+                progress=False,
+            )
+            fig = false_positive_rates(result)
+            display(fig)
+            plt.close(fig)
+
+    for control in (icc, size):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([icc, size]), out])
+
