@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from lab_server import running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -94,51 +93,13 @@ def test_wheel_carries_both_data_sets(tmp_path):
     assert out.stdout.split() == ["9845", "333", "7185", "160"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_lab_serves_the_first_notebook(tmp_path):
-    port, token = _free_port(), "hlmteach-test-token"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    server = subprocess.Popen(
-        [
-            str(BIN / "jupyter"),
-            "lab",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            "notebooks/00_start_here.ipynb",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/api/contents/notebooks/00_start_here.ipynb?token={token}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    assert response.status == 200
-                    assert b'"type": "notebook"' in response.read()
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("JupyterLab did not serve the first notebook within 60 s")
-                time.sleep(0.5)
-        lab = f"http://127.0.0.1:{port}/lab/tree/notebooks/00_start_here.ipynb?token={token}"
-        with urllib.request.urlopen(lab, timeout=10) as response:
+    with running_lab(tmp_path) as lab:
+        api = lab.url("api/contents/notebooks/00_start_here.ipynb")
+        with urllib.request.urlopen(api, timeout=10) as response:
             assert response.status == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+            assert json.loads(response.read())["type"] == "notebook"
+        page = lab.url("lab/tree/notebooks/00_start_here.ipynb")
+        with urllib.request.urlopen(page, timeout=10) as response:
+            assert response.status == 200
+            assert b"JupyterLab" in response.read()

