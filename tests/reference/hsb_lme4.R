@@ -47,6 +47,14 @@
 #   inverse information unchanged). We map it with the delta method,
 #   Cov(tau, sigma2) = J vcov_varpar J', where J = numDeriv::jacobian of the
 #   map (theta, sigma) -> (tau entries, sigma2), T = sigma^2 * Lambda Lambda'.
+#   lmerTest's numDeriv call uses steps of 10% of each |parameter| (halved 4
+#   times); for the small off-diagonal theta of the random-slope models those
+#   steps are so short that the deviance's rounding noise costs ~1e-5 in the
+#   SE of tau01. So covparm_se uses vcov_varpar recomputed from the very same
+#   function (lmerTest:::devfun_vp) and formula, 2 * H^{-1}, with steps of
+#   HESS_STEP_SE standard errors per parameter; the SEs from lmerTest's own
+#   fit@vcov_varpar are stored too (covparm_se_lmertest_default_steps) and
+#   must agree to SE_AGREE_LT.
 #   This is the SE that SAS PROC MIXED prints with COVTEST for
 #   METHOD=REML/ML (observed information; SAS's default is the observed
 #   Hessian) and what a Wald test of a variance uses.
@@ -88,8 +96,8 @@ suppressPackageStartupMessages({
 CSV <- "data/hsb.csv"
 OUT <- "tests/fixtures/hsb_lme4.json"
 DEV_AGREE <- 1e-8     # |deviance(refit) - deviance(main)| allowed
-PRED_DEC_TOL <- 1e-9  # deviance decrease a Newton step from the optimum may promise
-STEP_TOL <- 1e-6      # relative size of that Newton step in theta
+PRED_DEC_TOL <- 1e-12 # deviance decrease a Newton step from the optimum may promise
+STEP_TOL <- 1e-6      # size of that Newton step, in standard errors of theta
 SE_AGREE <- 1e-5      # relative agreement of the two covparm SE computations
 SE_AGREE_LT <- 1e-4   # ... and of lmerTest's default-step vcov_varpar with them
 HESS_STEP_SE <- 0.1   # largest finite-difference step of the Hessians, in SEs
@@ -165,12 +173,12 @@ varpar_to_tau <- function(varpar, blocks) {
 # ---------------------------------------------------------------------------
 # An independent deviance: written from scratch in (tau entries, sigma2)
 # ---------------------------------------------------------------------------
-make_direct_deviance <- function(fit, blocks, reml) {
+make_direct_deviance <- function(fit, blocks, reml, dat) {
   X <- getME(fit, "X")
   y <- getME(fit, "y")
   Zcols <- lapply(blocks, function(b) b$cols)
-  g <- as.character(hsb$school)
-  Zall <- cbind(`(Intercept)` = 1, cses = hsb$cses)
+  g <- as.character(dat$school)
+  Zall <- cbind(`(Intercept)` = 1, cses = dat$cses)
   idx <- split(seq_along(y), factor(g, levels = as.character(school_ids)))
   p <- ncol(X)
   n <- length(y)
@@ -216,6 +224,40 @@ make_direct_deviance <- function(fit, blocks, reml) {
   }
 }
 
+# Gradient and Hessian of a function at x by numDeriv (Richardson, 4 halvings)
+# with the first step HESS_STEP_SE * scl[i] in parameter i.
+scaled_grad <- function(f, x, scl) {
+  gz <- numDeriv::grad(function(z) f(x + scl * z), rep(0, length(x)),
+                       method.args = list(eps = HESS_STEP_SE, d = 0.1, r = 4, v = 2,
+                                          zero.tol = sqrt(.Machine$double.eps / 7e-7)))
+  gz / scl
+}
+
+# Newton iterations on theta from `theta`, derivatives by Richardson
+# extrapolation on steps of HESS_STEP_SE * scl.
+polish_theta <- function(devfun, theta, scl, lower) {
+  d_cur <- devfun(theta)
+  n <- 0
+  for (it in 1:6) {
+    g <- scaled_grad(devfun, theta, scl)
+    H <- scaled_hessian(devfun, theta, scl)
+    step <- drop(solve(H, g))
+    if (max(abs(step) / scl) < 1e-10) break
+    cand <- theta - step
+    if (any(cand < lower)) break
+    d_new <- devfun(cand)
+    if (d_new > d_cur + 1e-9) break
+    theta <- cand
+    d_cur <- d_new
+    n <- n + 1
+  }
+  g <- scaled_grad(devfun, theta, scl)
+  H <- scaled_hessian(devfun, theta, scl)
+  step <- drop(solve(H, g))
+  list(theta = theta, steps = n, gradient = g, newton_step = step,
+       predicted_decrease = 0.5 * sum(g * step))
+}
+
 # Hessian of a function at x by numDeriv (Richardson, 4 halvings) with the
 # first step HESS_STEP_SE * scl[i] in parameter i.
 scaled_hessian <- function(f, x, scl) {
@@ -232,9 +274,9 @@ refine_vcov_varpar <- function(fit, varpar, Vvp_lt, reml) {
   2 * solve(H)
 }
 
-reliability_rb <- function(tau_mat, sigma2, cols) {
-  Zall <- cbind(`(Intercept)` = 1, cses = hsb$cses)[, cols, drop = FALSE]
-  idx <- split(seq_len(nrow(hsb)), hsb$school)
+reliability_rb <- function(tau_mat, sigma2, cols, dat) {
+  Zall <- cbind(`(Intercept)` = 1, cses = dat$cses)[, cols, drop = FALSE]
+  idx <- split(seq_len(nrow(dat)), dat$school)
   rel <- t(sapply(idx, function(ix) {
     Z <- Zall[ix, , drop = FALSE]
     v <- sigma2 * diag(solve(crossprod(Z)))
@@ -269,46 +311,84 @@ coef_table <- function(fit, ddf) {
 
 dev_of <- function(fit) -2 * as.numeric(logLik(fit))
 
+# Profiled residual SD at theta, from lme4's deviance-function environment.
+sigma_at <- function(devfun, theta, reml) {
+  devfun(theta)
+  rho <- environment(devfun)
+  n <- nrow(rho$pp$V)
+  p <- ncol(rho$pp$V)
+  pwrss <- rho$resp$wrss() + rho$pp$sqrL(1)
+  sqrt(pwrss / (n - if (reml) p else 0))
+}
+
 # ---------------------------------------------------------------------------
 # One fit
 # ---------------------------------------------------------------------------
-fit_one <- function(name, formula_txt, reml) {
+fit_one <- function(name, formula_txt, reml, dat = hsb) {
   method <- if (reml) "REML" else "ML"
   fml <- as.formula(formula_txt)
-  fit <- lmerTest::lmer(fml, data = hsb, REML = reml, control = CTRL_MAIN)
+
+  # --- 1. bobyqa at tight tolerances ----------------------------------------
+  fit_b <- lme4::lmer(fml, data = dat, REML = reml, control = CTRL_MAIN)
+  theta_b <- getME(fit_b, "theta")
+  lower <- getME(fit_b, "lower")
+  devfun <- lme4::lmer(fml, data = dat, REML = reml, control = CTRL_MAIN,
+                       devFunOnly = TRUE)
+
+  # --- 2. Newton polish of theta ----------------------------------------------
+  # Derivative-free optimisers stop where the deviance (~47000, rounding
+  # noise ~1e-11) no longer changes; in flat directions (the covariance
+  # tau01) that leaves ~1e-6 in the parameter. Newton steps with derivatives
+  # by Richardson extrapolation on steps of POLISH_STEP_SE standard errors
+  # are not limited that way.
+  scl <- sqrt(diag(2 * solve(numDeriv::hessian(devfun, unname(theta_b)))))
+  pol <- polish_theta(devfun, unname(theta_b), scl, lower)
+  theta <- pol$theta
+  g_final <- pol$gradient
+  newton_step <- pol$newton_step
+  pred_decrease <- pol$predicted_decrease
+  step_in_se <- max(abs(newton_step) / scl)
+  n_newton <- pol$steps
+  if (pred_decrease > PRED_DEC_TOL || step_in_se > STEP_TOL)
+    stop(name, " ", method, ": not converged; Newton step ", step_in_se,
+         " SE, predicted decrease ", pred_decrease)
+  names(theta) <- names(theta_b)
+
+  # --- 3. the reported fit: lmerTest at the polished theta (no optimiser) -----
+  fit <- lmerTest::lmer(fml, data = dat, REML = reml,
+                        control = lmerControl(optimizer = NULL),
+                        start = list(theta = unname(theta)))
   if (!inherits(fit, "lmerModLmerTest")) stop(name, " ", method, ": lmerTest extras missing")
+  stopifnot(isTRUE(all.equal(getME(fit, "theta"), theta, tolerance = 0)))
   blocks <- term_blocks(fit)
-  theta <- getME(fit, "theta")
   sigma <- sigma(fit)
   dev <- dev_of(fit)
 
-  # --- convergence checks -------------------------------------------------
-  devfun <- lme4::lmer(fml, data = hsb, REML = reml, control = CTRL_MAIN,
-                       devFunOnly = TRUE)
-  grad_rich <- numDeriv::grad(devfun, unname(theta))
-  hess_theta <- numDeriv::hessian(devfun, unname(theta))
-  newton_step <- drop(solve(hess_theta, grad_rich))
-  pred_decrease <- 0.5 * sum(grad_rich * newton_step)
-  rel_step <- max(abs(newton_step) / pmax(abs(theta), 1e-3))
-  grad_lme4 <- fit@optinfo$derivs$gradient
-  if (pred_decrease > PRED_DEC_TOL)
-    stop(name, " ", method, ": not converged; Newton step ", rel_step,
-         ", predicted decrease ", pred_decrease)
-  fit_nm <- lme4::lmer(fml, data = hsb, REML = reml, control = ctrl_nm(length(theta)))
-  lower <- getME(fit, "lower")
+  # --- 4. independent refits --------------------------------------------------
+  fit_nm <- lme4::lmer(fml, data = dat, REML = reml, control = ctrl_nm(length(theta)))
   start_alt <- ifelse(lower == 0, 0.2, 0.05)
-  fit_alt <- lme4::lmer(fml, data = hsb, REML = reml, control = CTRL_MAIN,
+  fit_alt <- lme4::lmer(fml, data = dat, REML = reml, control = CTRL_MAIN,
                         start = list(theta = start_alt))
+  dev_b <- dev_of(fit_b)
   dev_nm <- dev_of(fit_nm)
   dev_alt <- dev_of(fit_alt)
-  agree <- max(abs(c(dev_nm, dev_alt) - dev))
+  agree <- max(abs(c(dev_b, dev_nm, dev_alt) - dev))
   if (agree > DEV_AGREE) stop(name, " ", method, ": refits disagree by ", agree)
-  theta_diff <- max(abs(c(getME(fit_nm, "theta"), getME(fit_alt, "theta")) -
-                          rep(theta, 2)) / pmax(abs(rep(theta, 2)), 1e-8))
+  if (dev > min(dev_b, dev_nm, dev_alt) + 1e-10)
+    stop(name, " ", method, ": polished deviance is not the lowest")
+  # Newton polish from the Nelder-Mead optimum must land on the same theta.
+  pol_nm <- polish_theta(devfun, unname(getME(fit_nm, "theta")), scl, lower)
+  polish_diff <- max(abs(pol_nm$theta - theta) / scl)
+  if (polish_diff > STEP_TOL)
+    stop(name, " ", method, ": polish from Nelder-Mead lands elsewhere: ", polish_diff, " SE")
+  tau_pol_nm <- varpar_to_tau(c(pol_nm$theta, sigma_at(devfun, pol_nm$theta, reml)), blocks)
+  others <- list(fit_b, fit_nm, fit_alt)
+  theta_diff <- max(sapply(others, function(f)
+    max(abs(getME(f, "theta") - theta) / scl)))
   tau_of <- function(f) varpar_to_tau(unname(c(getME(f, "theta"), sigma(f))), term_blocks(f))
   tau_main <- tau_of(fit)
-  tau_spread <- pmax(abs(tau_of(fit_nm) - tau_main), abs(tau_of(fit_alt) - tau_main))
-  beta_spread <- pmax(abs(fixef(fit_nm) - fixef(fit)), abs(fixef(fit_alt) - fixef(fit)))
+  tau_spread <- Reduce(pmax, lapply(others, function(f) abs(tau_of(f) - tau_main)))
+  beta_spread <- Reduce(pmax, lapply(others, function(f) abs(fixef(f) - fixef(fit))))
 
   # --- variance parameters --------------------------------------------------
   varpar <- unname(c(theta, sigma))
@@ -340,7 +420,7 @@ fit_one <- function(name, formula_txt, reml) {
   if (se_rel_lt > SE_AGREE_LT) stop(name, " ", method, ": lmerTest's default-step SEs off by ", se_rel_lt)
 
   # --- independent check of deviance and SEs ---------------------------------
-  ddev <- make_direct_deviance(fit, blocks, reml)
+  ddev <- make_direct_deviance(fit, blocks, reml, dat)
   dev_direct <- ddev(unname(tau_vec))
   if (abs(dev_direct - dev) > 1e-6) stop(name, " ", method, ": direct deviance ", dev_direct, " vs ", dev)
   # Steps on each parameter's own statistical scale (its SE from above):
@@ -353,6 +433,10 @@ fit_one <- function(name, formula_txt, reml) {
   if (se_rel > SE_AGREE) stop(name, " ", method, ": covparm SEs disagree, rel ", se_rel)
 
   tau_list <- as.list(tau_vec[-length(tau_vec)])
+  fit_r <- fit
+  fit_r@vcov_varpar <- Vvp
+  df_r <- summary(fit_r, ddf = "Satterthwaite")$coefficients[, "df"]
+  df_diff <- max(abs(df_r - summary(fit, ddf = "Satterthwaite")$coefficients[, "df"]))
   res <- list(
     formula = formula_txt,
     method = method,
@@ -393,24 +477,32 @@ fit_one <- function(name, formula_txt, reml) {
   res$n_par <- attr(logLik(fit), "df")
   if (reml) {
     cols <- unique(unlist(lapply(blocks, function(b) b$cols)))
-    res$reliability_rb <- reliability_rb(full_tau_matrix(tau_list, blocks), res$sigma2, cols)
+    res$reliability_rb <- reliability_rb(full_tau_matrix(tau_list, blocks), res$sigma2, cols, dat)
   }
   res$convergence <- list(
-    optimizer = "bobyqa",
-    feval = fit@optinfo$feval,
-    optimizer_message = fit@optinfo$message,
-    lme4_warnings = fit@optinfo$conv$lme4$messages,
-    gradient_richardson = grad_rich,
-    newton_step_relative = rel_step,
-    newton_predicted_deviance_decrease = pred_decrease,
-    gradient_lme4 = unname(grad_lme4),
+    method = paste("bobyqa (control_main), then Newton steps on theta with",
+                   "Richardson derivatives of lme4's profiled deviance"),
+    bobyqa_feval = fit_b@optinfo$feval,
+    bobyqa_message = fit_b@optinfo$message,
+    bobyqa_lme4_gradient = unname(fit_b@optinfo$derivs$gradient),
+    newton_steps_taken = n_newton,
+    theta_scale_se = scl,
+    final_gradient_per_se = g_final,
+    final_newton_step_in_se = step_in_se,
+    final_newton_predicted_deviance_decrease = pred_decrease,
+    deviance_bobyqa = dev_b,
     deviance_nelder_mead = dev_nm,
     deviance_bobyqa_alt_start = dev_alt,
     alt_start_theta = start_alt,
     max_abs_deviance_diff = agree,
-    max_rel_theta_diff = theta_diff,
+    max_theta_diff_in_se = theta_diff,
+    polish_from_nelder_mead_theta_diff_in_se = polish_diff,
+    polish_from_nelder_mead_max_rel_tau_sigma2_diff =
+      max(abs(tau_pol_nm - tau_main) / abs(tau_main)),
     max_abs_tau_sigma2_diff = as.list(setNames(tau_spread, c(tau_names(blocks), "sigma2"))),
-    max_abs_fixed_diff = as.list(beta_spread))
+    max_abs_fixed_diff = as.list(beta_spread),
+    satterthwaite_df_max_abs_diff_with_refined_vcov_varpar = df_diff,
+    covparm_se_max_rel_diff_lmertest_default_steps = se_rel_lt)
   if (name == "random_coefficient" && reml) {
     re <- ranef(fit, condVar = TRUE)$school
     pv <- attr(re, "postVar")
@@ -425,10 +517,12 @@ fit_one <- function(name, formula_txt, reml) {
     }
     res$ranef <- rr
   }
-  message(sprintf("%-31s %-4s dev %.10f  refit diff %.1e  Newton step %.1e  SE check %.1e",
-                  name, method, dev, agree, rel_step, se_rel))
+  message(sprintf("%-31s %-4s dev %.10f  refit %.1e  Newton %.1e  SE chk %.1e  SE lmerTest %.1e  df %.1e",
+                  name, method, dev, agree, step_in_se, se_rel, se_rel_lt, df_diff))
   message("   tau/sigma2 rel spread: ", paste(sprintf("%.1e", tau_spread / abs(tau_main)), collapse = " "),
-          "   fixed rel spread: ", paste(sprintf("%.1e", beta_spread / abs(fixef(fit))), collapse = " "))
+          "   fixed rel spread: ", paste(sprintf("%.1e", beta_spread / abs(fixef(fit))), collapse = " "),
+          sprintf("   polish from NM: %.1e SE, tau rel %.1e", polish_diff,
+                  max(abs(tau_pol_nm - tau_main) / abs(tau_main))))
   res
 }
 
@@ -468,6 +562,17 @@ results <- list()
 for (name in names(MODELS)) {
   results[[name]] <- list(REML = fit_one(name, MODELS[[name]], TRUE),
                           ML = fit_one(name, MODELS[[name]], FALSE))
+}
+
+# Variant: cses centred on the file's meanses column (cses = ses - meanses),
+# as the widely copied SAS PROC MIXED / Stata versions of R&B's chapter 4
+# do. Only for comparing with those printed outputs; REML only.
+hsb_m <- hsb
+hsb_m$cses <- hsb_m$ses - hsb_m$meanses
+variant_models <- c("random_coefficient", "intercepts_slopes_as_outcomes")
+variant <- list()
+for (name in variant_models) {
+  variant[[name]] <- list(REML = fit_one(name, MODELS[[name]], TRUE, dat = hsb_m))
 }
 
 nl <- nlme_check(mathach ~ 1, TRUE)
@@ -519,7 +624,15 @@ out <- list(
     newton_predicted_decrease_tolerance = PRED_DEC_TOL,
     covparm_se_agreement_required = SE_AGREE,
     ddf = "lmerTest summary(ddf = 'Satterthwaite'); Kenward-Roger via pbkrtest (REML fits only)"),
-  models = results)
+  models = results,
+  variant_cses_minus_file_meanses = list(
+    description = paste(
+      "The same fits with cses = ses - meanses (the file's school-level MEANSES,",
+      "which exceeds the mean of the school's students' ses by 0.0055-0.0065),",
+      "as in SAS/Stata replications of R&B chapter 4 that compute",
+      "'cses = ses - meanses'. Use only to compare with such printed output;",
+      "the main fixtures centre on the students' own school mean."),
+    models = variant))
 
 dir.create(dirname(OUT), showWarnings = FALSE, recursive = TRUE)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"), OUT)
