@@ -8,7 +8,10 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.models`: ``fit_hlm``, ``fit_ols``;
 - :mod:`hlmteach.inference`: ``lr_test``;
 - :mod:`hlmteach.exercises`: ``check``, the self-checks of the exercises;
-- :mod:`hlmteach.engine`: the exact REML/ML estimation core.
+- :mod:`hlmteach.engine`: the exact REML/ML estimation core;
+- :mod:`hlmteach.tables`, :mod:`hlmteach.plots`: tables and figures of fitted models;
+- :mod:`hlmteach.simulation`: teaching simulations (false positives, shrinkage);
+- :mod:`hlmteach.widgets`: ``explorer`` and the teaching widgets.
 
 Examples
 --------
@@ -40,12 +43,19 @@ _EXPORTS: dict[str, str] = {
     "lr_test": "inference",
     "ModelInputError": "design",
     "check": "exercises",
+    "explorer": "widgets",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
+#: Modules reachable as attributes (``hlm.plots.caterpillar``), imported on first use.
+_SUBMODULES = ("plots", "simulation", "tables", "widgets", "exercises")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hlmteach' has no attribute {name!r}")

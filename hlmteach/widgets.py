@@ -199,12 +199,10 @@ def explorer_figure(view: ExplorerView, kind: str = "school lines"):
     """The explorer's figure: each school's fitted college line, or the slopes' spread."""
     from . import plots
 
-    if kind == "school lines":
-        return plots.school_lines_by_group(view.fits, "college")
-    if kind == "slope distribution":
-        if "college" not in view.setting.random_slopes:
-            return plots.school_lines_by_group(view.fits, "college")
+    if kind == "slope distribution" and "college" in view.setting.random_slopes:
         return plots.coefficient_distribution(view.fits, "college")
+    if kind in ("school lines", "slope distribution"):  # without a random slope: lines
+        return plots.school_lines(view.fits, "college")
     raise ValueError(f"Unknown figure {kind!r}; use 'school lines' or 'slope distribution'.")
 
 
@@ -286,8 +284,9 @@ def shrinkage_widget(seed: int = 2026) -> Any:
     def update(_: object = None) -> None:
         with out:
             out.clear_output(wait=True)
-            frame = simulate_school_means(tau.value, sigma2.value, school_sizes=size.value,
-                                          seed=seed)
+            frame = simulate_school_means(
+                tau.value, sigma2.value, school_sizes=size.value, seed=seed
+            )
             fig = shrinkage_demo(frame)
             display(fig)
             plt.close(fig)
@@ -315,7 +314,10 @@ def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
         with out:
             out.clear_output(wait=True)
             result = simulate_false_positives(
-                iccs=(icc.value,), school_sizes=(size.value,), n_reps=n_reps, seed=seed,
+                iccs=(icc.value,),
+                school_sizes=(size.value,),
+                n_reps=n_reps,
+                seed=seed,
                 progress=False,
             )
             fig = false_positive_rates(result)
@@ -326,4 +328,3 @@ def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
         control.observe(update, names="value")
     update()
     return widgets.VBox([widgets.HBox([icc, size]), out])
-

@@ -1,0 +1,185 @@
+"""Teaching simulations: seeded, fast, and showing what they claim to show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hlmteach.simulation import design_effect, simulate_false_positives, simulate_school_means
+
+ALPHA = 0.05
+
+
+def _null_mcse(n_reps: int, alpha: float = ALPHA) -> float:
+    """Monte-Carlo SE of a rejection rate whose true value is alpha."""
+    return float(np.sqrt(alpha * (1 - alpha) / n_reps))
+
+
+# -- design_effect --------------------------------------------------------------------------------
+def test_design_effect_numbers():
+    assert design_effect(0.0, 50) == 1.0
+    assert design_effect(0.2, 50) == pytest.approx(10.8)
+    assert design_effect(1.0, 30) == 30.0
+    assert design_effect(0.5, 1) == 1.0
+    assert isinstance(design_effect(0.1, 20), float)
+
+
+def test_design_effect_is_vectorised():
+    deff = design_effect(np.array([[0.0], [0.1], [0.3]]), np.array([5, 20, 50]))
+    assert deff.shape == (3, 3)
+    np.testing.assert_allclose(deff[1], [1.4, 2.9, 5.9])
+    np.testing.assert_allclose(deff[:, 2], [1.0, 5.9, 15.7])
+
+
+@pytest.mark.parametrize(("icc", "size"), [(-0.1, 10), (1.2, 10), (0.1, 0), (np.nan, 5)])
+def test_design_effect_refuses_impossible_values(icc, size):
+    with pytest.raises(ValueError):
+        design_effect(icc, size)
+
+
+# -- simulate_false_positives ---------------------------------------------------------------------
+SMALL = {"iccs": (0.0, 0.2), "school_sizes": (5, 10), "n_schools": 12, "n_reps": 8}
+
+
+def test_false_positives_are_deterministic_given_the_seed():
+    first = simulate_false_positives(**SMALL, seed=7, progress=False)
+    again = simulate_false_positives(**SMALL, seed=7, progress=False)
+    other = simulate_false_positives(**SMALL, seed=8, progress=False)
+    pd.testing.assert_frame_equal(first, again)
+    assert not np.allclose(first["ols_se"], other["ols_se"])
+
+
+def test_false_positive_table_shape_and_bookkeeping(capsys):
+    res = simulate_false_positives(**SMALL, seed=1, alpha=0.1, progress=True)
+    assert list(res[["icc", "school_size"]].itertuples(index=False, name=None)) == [
+        (0.0, 5),
+        (0.0, 10),
+        (0.2, 5),
+        (0.2, 10),
+    ]
+    assert (res["n_students"] == res["school_size"] * 12).all()
+    np.testing.assert_allclose(res["design_effect"], design_effect(res["icc"], res["school_size"]))
+    np.testing.assert_allclose(res["sqrt_design_effect"], np.sqrt(res["design_effect"]))
+    for method in ("ols", "hlm"):
+        rate = res[f"{method}_rate"]
+        assert ((rate * 8) % 1 == 0).all()  # a share of 8 data sets
+        np.testing.assert_allclose(res[f"{method}_mcse"], np.sqrt(rate * (1 - rate) / 8))
+    np.testing.assert_allclose(res["se_ratio"], res["empirical_sd"] / res["ols_se"])
+    np.testing.assert_allclose(res["hlm_se_ratio"], res["hlm_se"] / res["ols_se"])
+    assert (res["hlm_not_converged"] == 0).all()
+    assert res.attrs["alpha"] == 0.1 and res.attrs["seed"] == 1
+    assert res.attrs["seconds"] > 0
+    assert "simulated data sets" in capsys.readouterr().err
+
+
+def test_with_icc_zero_both_methods_reject_near_alpha():
+    n_reps = 300
+    res = simulate_false_positives(
+        iccs=(0.0,), school_sizes=(10,), n_schools=30, n_reps=n_reps, seed=11, progress=False
+    )
+    row = res.iloc[0]
+    assert abs(row["ols_rate"] - ALPHA) < 3 * _null_mcse(n_reps)
+    assert abs(row["hlm_rate"] - ALPHA) < 3 * _null_mcse(n_reps)
+    assert row["design_effect"] == 1.0
+
+
+def test_with_icc_02_and_50_students_ols_rejects_far_too_often():
+    n_reps = 150
+    res = simulate_false_positives(
+        iccs=(0.2,), school_sizes=(50,), n_schools=30, n_reps=n_reps, seed=12, progress=False
+    )
+    row = res.iloc[0]
+    assert row["design_effect"] == pytest.approx(10.8)
+    assert row["ols_rate"] > 0.3  # alpha is 0.05: more than six times too often
+    assert row["ols_rate"] - ALPHA > 10 * row["ols_mcse"]
+    assert abs(row["hlm_rate"] - ALPHA) < 3 * _null_mcse(n_reps)
+    # The naive SE is too small by about sqrt(design effect); HLM's SE corrects it.
+    assert row["se_ratio"] == pytest.approx(np.sqrt(10.8), rel=0.2)
+    assert row["hlm_se_ratio"] == pytest.approx(np.sqrt(10.8), rel=0.1)
+    assert row["mean_icc_estimate"] == pytest.approx(0.2, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"iccs": (1.0,)},
+        {"iccs": ()},
+        {"school_sizes": (1,)},
+        {"school_sizes": (2.5,)},
+        {"n_schools": 3},
+        {"n_reps": 0},
+        {"alpha": 1.5},
+    ],
+)
+def test_false_positives_refuse_bad_settings(bad):
+    with pytest.raises(ValueError):
+        simulate_false_positives(**{**SMALL, **bad}, progress=False)
+
+
+# -- simulate_school_means ------------------------------------------------------------------------
+def test_school_means_eb_formula_by_hand():
+    tau00, sigma2 = 0.15, 0.85
+    sim = simulate_school_means(tau00, sigma2, n_schools=9, school_sizes=(3, 12, 40), seed=5)
+    assert list(sim.columns) == [
+        "school",
+        "n",
+        "true_mean",
+        "observed_mean",
+        "reliability",
+        "grand_mean",
+        "eb",
+    ]
+    assert sim["n"].tolist() == [3, 12, 40] * 3
+    n = sim["n"].to_numpy()
+    lam = tau00 / (tau00 + sigma2 / n)
+    np.testing.assert_allclose(sim["reliability"], lam)
+    weights = 1.0 / (tau00 + sigma2 / n)
+    grand = np.sum(weights * sim["observed_mean"]) / np.sum(weights)
+    np.testing.assert_allclose(sim["grand_mean"], grand)
+    assert sim.attrs["grand_mean"] == pytest.approx(grand)
+    eb = lam * sim["observed_mean"] + (1 - lam) * grand
+    np.testing.assert_allclose(sim["eb"], eb)
+    # Shrinkage: every EB estimate lies between the school's mean and the grand mean.
+    assert (np.abs(sim["eb"] - grand) <= np.abs(sim["observed_mean"] - grand) + 1e-12).all()
+    assert sim.attrs["icc"] == pytest.approx(0.15)
+
+
+def test_school_means_are_seeded_and_sized():
+    a = simulate_school_means(0.2, 0.8, seed=1)
+    pd.testing.assert_frame_equal(a, simulate_school_means(0.2, 0.8, seed=1))
+    assert not np.allclose(a["true_mean"], simulate_school_means(0.2, 0.8, seed=2)["true_mean"])
+    assert len(a) == 30
+    assert (simulate_school_means(0.2, 0.8, n_schools=4, school_sizes=7)["n"] == 7).all()
+
+
+def test_school_means_observed_means_scatter_as_sigma2_over_n():
+    sim = simulate_school_means(0.3, 1.0, n_schools=4000, school_sizes=(4, 100), seed=9)
+    error = sim["observed_mean"] - sim["true_mean"]
+    variances = error.groupby(sim["n"]).var()
+    assert variances[4] == pytest.approx(1.0 / 4, rel=0.1)
+    assert variances[100] == pytest.approx(1.0 / 100, rel=0.1)
+    assert sim["true_mean"].var() == pytest.approx(0.3, rel=0.1)
+
+
+def test_school_means_without_school_variance_shrink_completely():
+    sim = simulate_school_means(0.0, 1.0, n_schools=6, school_sizes=(2, 8), seed=4)
+    assert (sim["reliability"] == 0).all()
+    n = sim["n"].to_numpy()
+    student_mean = np.sum(n * sim["observed_mean"]) / n.sum()
+    np.testing.assert_allclose(sim["eb"], student_mean)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"tau00": -0.1},
+        {"sigma2": 0.0},
+        {"n_schools": 1},
+        {"school_sizes": (0, 5)},
+        {"school_sizes": ()},
+    ],
+)
+def test_school_means_refuse_bad_settings(bad):
+    with pytest.raises(ValueError):
+        simulate_school_means(**{"tau00": 0.2, "sigma2": 0.8, **bad})
