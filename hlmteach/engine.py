@@ -32,6 +32,7 @@ __all__ = [
     "CrossProducts",
     "EngineFit",
     "deviance_and_gradient",
+    "evaluate_at",
     "fit_mixed_model",
 ]
 
@@ -625,13 +626,42 @@ def _fit(
     sol = _solve(cp, T)
     assert sol is not None
     sigma2 = sol.r2 / _residual_df(cp, reml)
-    G = sigma2 * T
-    cov_beta = sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
     # A variance whose factor element is (nearly) zero is on the boundary, and so are
     # its covariances, which are then determined by the other random effects.
     diag_small = np.diag(lam) < boundary_tol
     on_boundary = np.r_[diag_small[structure.rows] | diag_small[structure.cols], False]
-    params = np.r_[structure.pack(G), sigma2]
+    return _build_fit(
+        cp,
+        structure,
+        reml,
+        theta,
+        sigma2 * T,
+        sigma2,
+        sol,
+        dev,
+        on_boundary,
+        grad,
+        converged,
+        message,
+        evaluations,
+    )
+
+
+def _build_fit(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+    theta: np.ndarray,
+    G: np.ndarray,
+    sigma2: float,
+    sol: _Solution,
+    deviance: float,
+    on_boundary: np.ndarray,
+    gradient: np.ndarray,
+    converged: bool,
+    message: str,
+    evaluations: int,
+) -> EngineFit:
     index: list[tuple[int, int] | None] = [
         (int(r), int(c)) for r, c in zip(structure.rows, structure.cols, strict=True)
     ]
@@ -641,18 +671,94 @@ def _fit(
         G=G,
         sigma2=sigma2,
         beta=sol.beta,
-        cov_beta=cov_beta,
-        deviance=dev,
+        cov_beta=sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed)),
+        deviance=deviance,
         covparm_index=index,
-        covparm_estimates=params,
+        covparm_estimates=np.r_[structure.pack(G), sigma2],
         on_boundary=on_boundary,
-        gradient=grad,
+        gradient=gradient,
         converged=converged,
         message=message,
         n_evaluations=evaluations,
         reml=reml,
         structure=structure,
         cross_products=cp,
+    )
+
+
+def evaluate_at(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    G: np.ndarray,
+    sigma2: float,
+    reml: bool = True,
+) -> EngineFit:
+    """Everything a fit reports, at given covariance parameters instead of the optimum.
+
+    Useful to reproduce another program's output from its printed variance
+    components (the GLS fixed effects, their SEs and the covariance-parameter SEs
+    at that point), and to show learners what changes when tau or sigma2 change.
+    The result is marked as not converged, because it is not an optimum.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        The data's cross-product blocks.
+    structure : CovarianceStructure
+        The random-effect covariance structure; ``G`` must respect it.
+    G : ndarray
+        Random-effect covariance matrix (q, q), positive semi-definite.
+    sigma2 : float
+        Level-1 residual variance (positive).
+    reml : bool
+        Whether ``deviance`` is the REML or the ML criterion.
+
+    Returns
+    -------
+    EngineFit
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(10), 5)
+    >>> y = np.arange(50.0) % 7
+    >>> cp = CrossProducts.from_arrays(y, np.ones((50, 1)), np.ones((50, 1)), groups)
+    >>> fit = evaluate_at(cp, CovarianceStructure("un", 1), np.array([[0.0]]), 4.0)
+    >>> round(float(fit.beta[0]), 4), fit.converged
+    (2.94, False)
+    """
+    G = np.asarray(G, dtype=float)
+    if sigma2 <= 0 or G.shape != (structure.q, structure.q):
+        raise ValueError(f"Need sigma2 > 0 and a {structure.q} x {structure.q} matrix G.")
+    if structure.kind == "vc" and np.any(np.diag(np.diag(G)) != G):
+        raise ValueError("A 'vc' structure has no covariances: G must be diagonal.")
+    sol = _solve(cp, G / sigma2)
+    if sol is None:
+        raise ValueError("These covariance parameters give no positive-definite covariance.")
+    eigen = np.linalg.eigvalsh(G)
+    if eigen.min() < -1e-12 * max(eigen.max(), 1.0):
+        raise ValueError("G is not positive semi-definite.")
+    T = G / sigma2
+    try:
+        lam = np.linalg.cholesky(T)
+    except np.linalg.LinAlgError:  # a singular G: the factor of a slightly lifted T
+        lam = np.linalg.cholesky(T + 1e-12 * max(np.trace(T), 1.0) * np.eye(structure.q))
+    on_boundary = np.r_[
+        (np.diag(G) <= 0)[structure.rows] | (np.diag(G) <= 0)[structure.cols], False
+    ]
+    return _build_fit(
+        cp,
+        structure,
+        reml,
+        structure.pack(lam),
+        G,
+        float(sigma2),
+        sol,
+        _full_deviance(cp, sol, sigma2, reml),
+        on_boundary,
+        np.full(structure.n_theta, np.nan),
+        False,
+        "Evaluated at given covariance parameters; not an optimum.",
+        1,
     )
 
 

@@ -13,21 +13,31 @@
 #
 # What is computed, per model and per method (REML and ML)
 # --------------------------------------------------------
-# * The fit: lmerTest::lmer (i.e. lme4::lmer plus lmerTest's extras) with
-#   bobyqa at very tight tolerances (CTRL_MAIN below). lme4's defaults stop
-#   after ~3 correct digits in the variance components, which is not enough
-#   for tests with 1e-5 relative tolerance.
+# * The fit, in three steps (fit_one below):
+#   1. lme4::lmer with bobyqa at very tight tolerances (CTRL_MAIN). lme4's
+#      defaults stop after ~3 correct digits in the variance components,
+#      which is not enough for tests with 1e-5 relative tolerance.
+#   2. Newton steps on theta, with the gradient and Hessian of lme4's
+#      profiled deviance function by numDeriv (Richardson extrapolation)
+#      on steps of HESS_STEP_SE standard errors of each theta. Derivative-free
+#      optimisers stop where the deviance (~47000, rounding noise ~1e-11) no
+#      longer changes; in flat directions (the covariance tau01 of the
+#      random-slope models) that leaves ~2e-5 relative in the estimate, which
+#      Newton steps on accurate derivatives remove.
+#   3. lmerTest::lmer evaluated at that theta (lmerControl(optimizer = NULL),
+#      start = theta): the reported fit, with lmerTest's extras.
 # * Convergence is verified, not assumed (the script stops if a check fails):
-#   (a) the gradient g and Hessian H of lme4's profiled deviance function
-#       with respect to theta, by numDeriv (Richardson extrapolation) at the
-#       optimum: the Newton step H^{-1} g must be below STEP_TOL relative to
-#       theta and the decrease it predicts, g'H^{-1}g / 2, below PRED_DEC_TOL.
-#       (The gradient itself is ~1e-4 at the exact optimum: the deviance,
-#       ~47000, is computed with rounding noise ~1e-10, which finite
-#       differences amplify.) lme4's own gradient (optinfo$derivs) is stored;
-#   (b) two refits: Nelder_Mead at tight tolerances from lme4's default start,
-#       and bobyqa from a different start value; their deviances must agree
-#       with the main fit to DEV_AGREE (1e-8) absolute.
+#   (a) at the reported theta the next Newton step must be below STEP_TOL
+#       standard errors and the deviance decrease it promises below
+#       PRED_DEC_TOL;
+#   (b) three independent fits -- the bobyqa fit of step 1, Nelder_Mead at
+#       tight tolerances from lme4's default start, and bobyqa from another
+#       start -- must reach deviances within DEV_AGREE (1e-8) of the reported
+#       one, and none lower by more than 1e-10;
+#   (c) Newton steps started from the Nelder_Mead optimum must land on the
+#       same theta to STEP_TOL standard errors.
+#   All of these, and how far each optimiser's tau, sigma2 and fixed effects
+#   lie from the reported ones, are stored under "convergence".
 # * deviance = -2 * logLik: the REML criterion for REML fits, the -2 log
 #   likelihood for ML fits (lme4's REMLcrit() / deviance()).
 # * fixed: estimate, model-based SE, Satterthwaite df, t and p from
@@ -55,9 +65,9 @@
 #   HESS_STEP_SE standard errors per parameter; the SEs from lmerTest's own
 #   fit@vcov_varpar are stored too (covparm_se_lmertest_default_steps) and
 #   must agree to SE_AGREE_LT.
-#   This is the SE that SAS PROC MIXED prints with COVTEST for
-#   METHOD=REML/ML (observed information; SAS's default is the observed
-#   Hessian) and what a Wald test of a variance uses.
+#   This is the Wald SE that SAS PROC MIXED's COVTEST prints: the same
+#   formula evaluated at SAS's own (less converged) printed estimates gives
+#   its printed SEs (1.0778 and 0.6607 for the anova model).
 # * covparm_se_check: the same SEs computed a second, independent way, for
 #   every model: a deviance function written here from scratch (per-school
 #   V_j = Z_j T Z_j' + sigma2 I, GLS for beta, plus the REML term) directly in
@@ -84,6 +94,9 @@
 # cses = ses - (mean of ses over the school's students in data/hsb.csv); the
 # file's meanses column is the school file's MEANSES, which differs from that
 # mean by +0.0055 to +0.0065 in every school, so it is NOT used for centring.
+# Only the section variant_cses_minus_file_meanses (random_coefficient and
+# intercepts_slopes_as_outcomes, REML) uses cses = ses - meanses, as SAS and
+# Stata replications of R&B's chapter 4 do, to compare with their output.
 
 suppressPackageStartupMessages({
   library(lme4)
@@ -336,11 +349,8 @@ fit_one <- function(name, formula_txt, reml, dat = hsb) {
                        devFunOnly = TRUE)
 
   # --- 2. Newton polish of theta ----------------------------------------------
-  # Derivative-free optimisers stop where the deviance (~47000, rounding
-  # noise ~1e-11) no longer changes; in flat directions (the covariance
-  # tau01) that leaves ~1e-6 in the parameter. Newton steps with derivatives
-  # by Richardson extrapolation on steps of POLISH_STEP_SE standard errors
-  # are not limited that way.
+  # (see the header). scl: rough standard errors of theta, only used to
+  # scale the finite-difference steps.
   scl <- sqrt(diag(2 * solve(numDeriv::hessian(devfun, unname(theta_b)))))
   pol <- polish_theta(devfun, unname(theta_b), scl, lower)
   theta <- pol$theta
