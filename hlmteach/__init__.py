@@ -50,7 +50,7 @@ __all__ = sorted(_EXPORTS)
 
 
 #: Modules reachable as attributes (``hlm.plots.caterpillar``), imported on first use.
-_SUBMODULES = ("plots", "simulation", "tables", "widgets", "exercises")
+_SUBMODULES = ("plots", "simulation", "tables", "widgets", "exercises", "syntax")
 
 
 def __getattr__(name: str) -> Any:

@@ -91,6 +91,30 @@ def _hsb_fit(formula: str, random: tuple[str, ...] = (), method: str = "REML"):
     return fit_hlm(hsb, formula, group="school", random=list(random), method=method)
 
 
+#: R&B Table 4.5: meanses and sector predict both the intercept and the cses slope.
+_HSB_SLOPES_AS_OUTCOMES = "mathach ~ meanses + sector + cses + meanses:cses + sector:cses"
+
+
+def _hsb_tau(formula: str, random: tuple[str, ...], term: str) -> float:
+    return float(_hsb_fit(formula, random).tau.loc[term, term])
+
+
+def _hsb_gamma(formula: str, random: tuple[str, ...], term: str) -> float:
+    return float(_hsb_fit(formula, random).fixed.loc[term, "estimate"])
+
+
+def _hsb_tau00_explained_by_meanses() -> float:
+    anova = _hsb_tau("mathach ~ 1", (), "Intercept")
+    return (anova - _hsb_tau("mathach ~ meanses", (), "Intercept")) / anova
+
+
+def _hsb_slope_variance_lr() -> float:
+    from .inference import lr_test
+
+    fixed_slope = _hsb_fit("mathach ~ cses")
+    return float(lr_test(fixed_slope, _hsb_fit("mathach ~ cses", ("cses",))).statistic)
+
+
 def _ols_coefficient(country: str, term: str) -> float:
     from .data import load_timss
     from .models import fit_ols
@@ -98,7 +122,61 @@ def _ols_coefficient(country: str, term: str) -> float:
     return float(fit_ols(load_timss(country), "math ~ college + boy").fixed.loc[term, "estimate"])
 
 
+# Exercise 01 uses the published variance components of Korea's intercept-only model
+# (tau00 = 0.06161, sigma2 = 0.9077, so ICC = 0.064) and its 2901 students in 150 schools.
+_KOREA_ICC, _KOREA_STUDENTS, _KOREA_SCHOOLS = 0.064, 2901, 150
+
+
+def _korea_design_effect() -> float:
+    from .simulation import design_effect
+
+    return float(design_effect(_KOREA_ICC, _KOREA_STUDENTS / _KOREA_SCHOOLS))
+
+
+@cache
+def _small_icc_ols_rate() -> float:
+    from .simulation import simulate_false_positives
+
+    result = simulate_false_positives(
+        iccs=(0.05,), school_sizes=(100,), n_schools=20, n_reps=200, seed=1, progress=False
+    )
+    return float(result.loc[0, "ols_rate"])
+
+
 _ALL: tuple[Exercise, ...] = (
+    # Tolerance 0.01: a design effect rounded to two decimals (or computed with the
+    # average school size rounded to 19.3) stays within it.
+    Exercise(
+        "01.1",
+        "Korea's 2901 students sit in 150 schools, and the ICC of mathematics is 0.064. "
+        "Using the average school size, what is the design effect?",
+        _korea_design_effect,
+        0.01,
+        "The design effect is 1 + (m - 1) * ICC, where m is the number of students per school; "
+        "here m is the average, students divided by schools.",
+    ),
+    # Tolerance 5 students: rounding the design effect to two decimals before dividing
+    # moves the answer by up to about 3 students.
+    Exercise(
+        "01.2",
+        "How many independent students are Korea's 2901 students worth for estimating the "
+        "effect of a school-level predictor (the effective sample size)?",
+        lambda: _KOREA_STUDENTS / _korea_design_effect(),
+        5.0,
+        "Divide the number of students by the design effect of exercise 01.1; "
+        "the answer is a number of students, well below 2901.",
+    ),
+    # The rate is a multiple of 1/200; tolerance 0.006 accepts it rounded to two decimals.
+    Exercise(
+        "01.3",
+        "ICC 0.05, 20 schools of 100 students: in what share of 200 simulated data sets "
+        "(seed 1) does OLS call a useless school-level predictor significant?",
+        _small_icc_ols_rate,
+        0.006,
+        "Run hlm.simulation.simulate_false_positives with iccs=[0.05], school_sizes=[100], "
+        "n_schools=20, n_reps=200 and seed=1, and read the ols_rate column: a proportion "
+        "between 0 and 1, not a percentage.",
+    ),
     Exercise(
         "02.1",
         "By how many standard deviations do Korean students with a college-educated parent "
@@ -149,6 +227,9 @@ _ALL: tuple[Exercise, ...] = (
         0.006,
         "Take the college-by-college entry of the fitted `tau` matrix and its square root.",
     ),
+    # HSB (R&B ch. 4). 07.1-07.3 are the two-decimal values R&B print, to which converged
+    # fits (ours, lme4, SPSS) round; the other answers are computed from the data. Tolerance
+    # 0.006 accepts a value rounded to two decimals, or any more precise one.
     Exercise(
         "07.1",
         "HSB one-way ANOVA (R&B Table 4.2): what is the grand mean of mathematics "
@@ -163,7 +244,9 @@ _ALL: tuple[Exercise, ...] = (
         "between schools (the ICC)? (Published: 0.18.)",
         lambda: 0.18,
         0.006,
-        "tau00 = 8.61 and sigma2 = 39.15 in R&B Table 4.2; the ICC is tau00 / (tau00 + sigma2).",
+        "The ICC is tau00 / (tau00 + sigma2): the between-school variance over the total "
+        "variance, not over sigma2. Take tau00 from `fit.tau` and sigma2 from `fit.sigma2`, "
+        "or read `fit.icc`.",
     ),
     Exercise(
         "07.3",
@@ -173,12 +256,75 @@ _ALL: tuple[Exercise, ...] = (
         0.006,
         "Centre SES on each school's mean, then fit `mathach ~ cses` with `random=['cses']`.",
     ),
+    # R&B print 0.68, from HLM's iterations, which stop on a small change in the likelihood;
+    # the converged REML estimate is 0.694 (lme4 with tight tolerances: 0.69399). Tolerance
+    # 0.015 accepts both and 0.69; it is 5% of tau11's standard error (0.28).
     Exercise(
         "07.4",
-        "R&B Table 4.4: what is the variance of the schools' SES slopes, tau11? (Published: 0.69.)",
-        lambda: 0.69,
-        0.006,
+        "HSB random-coefficient model (R&B Table 4.4): what is the variance of the schools' "
+        "SES slopes, tau11? (R&B print 0.68; the fully converged REML estimate rounds to 0.69.)",
+        lambda: _hsb_tau("mathach ~ cses", ("cses",), "cses"),
+        0.015,
         "Read the cses-by-cses entry of `tau` (or the `Var(cses)` row of `covariance`).",
+    ),
+    # Tolerance 0.006: the share computed from R&B's or SAS's printed tau00s (8.61 and 2.64;
+    # 8.6097 and 2.6357) is 0.693-0.694, and the two-decimal 0.69 is accepted.
+    Exercise(
+        "07.5",
+        "HSB means-as-outcomes model (R&B Table 4.3): what proportion of the between-school "
+        "variance tau00 of the one-way ANOVA does the school's mean SES account for? "
+        "(Published: 0.69.)",
+        _hsb_tau00_explained_by_meanses,
+        0.006,
+        "Fit `mathach ~ meanses` with a random intercept. Subtract its tau00 from the one-way "
+        "ANOVA's tau00 and divide the difference by the one-way ANOVA's tau00.",
+    ),
+    # Tolerance 0.1: the difference of two -2 Res Log Likelihoods printed with one decimal
+    # each is off by at most 0.1.
+    Exercise(
+        "07.6",
+        "HSB random-coefficient model: what is the likelihood-ratio statistic for the "
+        "variance of the SES slopes (against the same model with a fixed cses slope)?",
+        _hsb_slope_variance_lr,
+        0.1,
+        "Fit `mathach ~ cses` twice, with and without `random=['cses']`, and pass both to "
+        "`hlm.lr_test(smaller, larger)`; the statistic is the difference of their "
+        "-2 Res Log Likelihoods.",
+    ),
+    Exercise(
+        "07.7",
+        "HSB intercepts- and slopes-as-outcomes model (R&B Table 4.5): by how much is the "
+        "SES slope of a Catholic school flatter or steeper than that of a public school with "
+        "the same mean SES (the sector-by-cses coefficient, gamma12)? (Published: -1.64.)",
+        lambda: _hsb_gamma(_HSB_SLOPES_AS_OUTCOMES, ("cses",), "sector:cses"),
+        0.006,
+        "Put meanses and sector in the formula, and their interactions with cses "
+        "(`meanses:cses`, `sector:cses`), with `random=['cses']`; read the `sector:cses` row "
+        "of `fixed`. Mind the sign.",
+    ),
+    # HLM prints 0.901 for this reliability; tolerance 0.006 accepts two or three decimals.
+    Exercise(
+        "07.8",
+        "HSB one-way ANOVA: what is the average reliability of the schools' sample means "
+        "as estimates of their true means? (HLM prints 0.901.)",
+        lambda: float(_hsb_fit("mathach ~ 1").reliability["Intercept"]),
+        0.006,
+        "Each school's reliability is tau00 / (tau00 + sigma2 / n_j) for its n_j students; "
+        "`fit.reliability` averages it over the schools.",
+    ),
+    # Tolerance 0.012: the sum of two coefficients each rounded to two decimals is off by
+    # at most 0.01.
+    Exercise(
+        "07.9",
+        "HSB intercepts- and slopes-as-outcomes model: what is the average SES slope in a "
+        "Catholic school whose mean SES is 0?",
+        lambda: (
+            _hsb_gamma(_HSB_SLOPES_AS_OUTCOMES, ("cses",), "cses")
+            + _hsb_gamma(_HSB_SLOPES_AS_OUTCOMES, ("cses",), "sector:cses")
+        ),
+        0.012,
+        "Write out the level-2 equation of the slope, beta1j = gamma10 + gamma11 meanses_j + "
+        "gamma12 sector_j, and put in sector = 1 and meanses = 0.",
     ),
 )
 

@@ -140,14 +140,14 @@ def model_code(
     random = list(random)
     sas_model = " ".join(t.replace(":", "*") for t in terms)
     sas_method = "" if method == "REML" else " method=ml"
-    sas_type = "un" if covariance == "un" else "vc"
+    sas_type = (" type=un" if covariance == "un" else " type=vc") if random else ""
     sas = (
         f"proc mixed data={data_name} covtest noclprint{sas_method};\n"
         f"  class {group};\n"
-        f"  model {outcome} = {sas_model} / solution ddfm=bw;\n"
-        f"  random intercept {' '.join(random)} / subject={group} type={sas_type} solution;\n"
+        f"  model {outcome} = {sas_model}{' ' if sas_model else ''}/ solution ddfm=bw;\n"
+        f"  random {' '.join(['intercept', *random])} / subject={group}{sas_type} solution;\n"
         f"run;"
-    ).replace("  model " + outcome + " =  /", "  model " + outcome + " = /")
+    )
     bar = "|" if covariance == "un" or not random else "||"
     r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
     r_fixed = " + ".join(terms) if terms else "1"
@@ -157,7 +157,13 @@ def model_code(
         f"REML = {'TRUE' if method == 'REML' else 'FALSE'})\n"
         "summary(fit)"
     )
-    random_list = ", ".join(repr(t) for t in random)
+    options = [f"group={group!r}"]
+    if random:
+        options.append(f"random={random!r}")
+        if covariance != "un":
+            options.append(f"covariance={covariance!r}")
+    if method != "REML":
+        options.append(f"method={method!r}")
     if covariance == "un" or not random:
         re_formula = "~" + " + ".join(random) if random else "~1"
         sm_random = f"re_formula={re_formula!r}"
@@ -166,8 +172,7 @@ def model_code(
         sm_random = f"re_formula='~1', vc_formula={{{vc}}}"
     py = (
         "import hlmteach as hlm\n"
-        f"fit = hlm.fit_hlm({data_name}, {formula!r}, group={group!r}, random=[{random_list}],\n"
-        f"                  method={method!r}, covariance={covariance!r})\n"
+        f"fit = hlm.fit_hlm({data_name}, {formula!r}, {', '.join(options)})\n"
         "fit\n\n"
         "# statsmodels\n"
         "import statsmodels.formula.api as smf\n"
