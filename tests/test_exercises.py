@@ -8,6 +8,7 @@ import hlmteach as hlm
 from hlmteach.exercises import EXERCISES, solution_value
 
 HSB_KEYS = [k for k in EXERCISES if k.startswith("07.")]
+FULL = "mathach ~ meanses + sector + cses + meanses:cses + sector:cses"
 
 
 @pytest.mark.parametrize("key", sorted(EXERCISES))
@@ -44,6 +45,26 @@ def test_published_hsb_answers_match_our_fit(key, hsb):
         "07.4": lambda: hlm.fit_hlm(hsb, "mathach ~ cses", group="school", random=["cses"]).tau.loc[
             "cses", "cses"
         ],
+        "07.5": lambda: (
+            1
+            - hlm.fit_hlm(hsb, "mathach ~ meanses", group="school").tau.iloc[0, 0]
+            / hlm.fit_hlm(hsb, "mathach ~ 1", group="school").tau.iloc[0, 0]
+        ),
+        "07.6": lambda: (
+            hlm.lr_test(
+                hlm.fit_hlm(hsb, "mathach ~ cses", group="school"),
+                hlm.fit_hlm(hsb, "mathach ~ cses", group="school", random=["cses"]),
+            ).statistic
+        ),
+        "07.7": lambda: hlm.fit_hlm(hsb, FULL, group="school", random=["cses"]).fixed.loc[
+            "sector:cses", "estimate"
+        ],
+        "07.8": lambda: hlm.fit_hlm(hsb, "mathach ~ 1", group="school").reliability["Intercept"],
+        "07.9": lambda: (
+            hlm.fit_hlm(hsb, FULL, group="school", random=["cses"])
+            .fixed.loc[["cses", "sector:cses"], "estimate"]
+            .sum()
+        ),
     }
     assert hlm.check(key, fits[key]()).correct
 
