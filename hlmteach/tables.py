@@ -206,8 +206,14 @@ def hlm_text_report(m: HLMResult) -> str:
     parts += ["Covariance Parameter Estimates", _format_frame(m.covariance).to_string(), ""]
     parts += ["Fit Statistics", m.fit_stats.round(1).to_string(), ""]
     parts += ["Solution for Fixed Effects", _format_frame(m.fixed).to_string(), ""]
-    parts.append(f"ICC = tau00 / (tau00 + sigma2) = {m.icc:.4f}")
+    parts.append(_icc_line(m).replace("τ", "tau").replace("σ²", "sigma2"))
     return "\n".join(parts)
+
+
+def _icc_line(m: HLMResult) -> str:
+    conditional = len(m.design.fixed_names) > 1 or len(m.design.random_names) > 1
+    label = "Conditional ICC (at predictors = 0)" if conditional else "ICC"
+    return f"{label} = τ00 / (τ00 + σ²) = {m.icc:.4f}"
 
 
 def _html_table(frame: pd.DataFrame | pd.Series, caption: str) -> str:
@@ -228,7 +234,7 @@ def hlm_html_report(m: HLMResult) -> str:
         + _html_table(_format_frame(m.covariance), "Covariance Parameter Estimates")
         + _html_table(m.fit_stats.round(1), "Fit Statistics")
         + _html_table(_format_frame(m.fixed), "Solution for Fixed Effects")
-        + f"<p>ICC = τ<sub>00</sub> / (τ<sub>00</sub> + σ²) = {m.icc:.4f}</p></div>"
+        + f"<p>{html.escape(_icc_line(m))}</p></div>"
     )
 
 
