@@ -11,7 +11,11 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.engine`: the exact REML/ML estimation core;
 - :mod:`hlmteach.tables`, :mod:`hlmteach.plots`: tables and figures of fitted models;
 - :mod:`hlmteach.simulation`: teaching simulations (false positives, shrinkage);
-- :mod:`hlmteach.widgets`: ``explorer`` and the teaching widgets.
+- :mod:`hlmteach.widgets`: ``explorer`` and the teaching widgets;
+- :mod:`hlmteach.plausible`: fits over the five plausible values, pooled by Rubin's rules;
+- :mod:`hlmteach.centering`: grand- and group-mean centring, contextual effects;
+- :mod:`hlmteach.variance_tests`: boundary and bootstrap LR tests, profile intervals;
+- :mod:`hlmteach.glossary`: the symbols' names in SAS, HLM 8, lme4 and statsmodels.
 
 Examples
 --------
@@ -44,6 +48,18 @@ _EXPORTS: dict[str, str] = {
     "ModelInputError": "design",
     "check": "exercises",
     "explorer": "widgets",
+    "fit_plausible_values": "plausible",
+    "rubin_pool": "plausible",
+    "PooledResult": "plausible",
+    "center": "centering",
+    "school_mean": "centering",
+    "describe_centering": "centering",
+    "contextual_effect": "centering",
+    "boundary_lr_test": "variance_tests",
+    "bootstrap_lr_test": "variance_tests",
+    "profile_ci": "variance_tests",
+    "profile_intervals": "variance_tests",
+    "glossary": "glossary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -93,6 +93,7 @@ class HLMResult:
     design: Design = field(repr=False)
     engine_fit: EngineFit = field(repr=False)
     label: str = ""
+    centering: dict[str, str] = field(default_factory=dict)
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -582,4 +583,5 @@ def fit_hlm(
         design=design,
         engine_fit=fit,
         label=str(data.attrs.get("label", "")),
+        centering=dict(data.attrs.get("centering", {})),
     )

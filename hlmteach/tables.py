@@ -187,6 +187,8 @@ def _header_lines(m: HLMResult) -> list[str]:
         f"Students used: {m.n_obs}; schools: {m.n_groups}; observations not used "
         f"(missing values): {m.n_dropped}",
     ]
+    terms = set(m.design.fixed_names) | set(m.design.random_names)
+    lines += [f"{name}: {how}" for name, how in m.centering.items() if name in terms]
     if m.label:
         lines.append(m.label)
     return lines

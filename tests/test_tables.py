@@ -72,3 +72,11 @@ def test_text_report_orders_like_sas(hsb):
     ]
     assert order == sorted(order)
     assert "observations not used (missing values): 0" in text
+
+
+def test_reports_state_each_variables_centring(hsb):
+    data = hlm.center(hlm.load_hsb(), "ses", group="school", kind="group")
+    fit = hlm.fit_hlm(data, "mathach ~ ses_cwc", group="school", random=["ses_cwc"])
+    line = "ses_cwc: ses centred around its school mean (group-mean centring by school)"
+    assert line in fit.summary()
+    assert line in fit._repr_html_()
