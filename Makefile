@@ -22,7 +22,8 @@ $(STAMP): binder/requirements.txt tests/requirements.txt pyproject.toml
 
 ## Open the course in JupyterLab at the first notebook.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --port=$(PORT) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab --port=$(PORT) --ServerApp.root_dir=. \
+	  --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 ## Run the whole test suite: unit, data, engine, notebooks (nbval) and the browser test.
 test: $(STAMP) browser

@@ -8,10 +8,6 @@ every run), JavaScript, and stderr.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MPLBACKEND", "Agg")
-
 
 def pytest_collectstart(collector):
     """Tell nbval which output kinds to skip for every notebook it collects."""

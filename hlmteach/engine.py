@@ -477,20 +477,31 @@ def _boundary_escape(
     structure: CovarianceStructure,
     reml: bool,
 ) -> np.ndarray | None:
-    """A point off the boundary with a lower criterion, if a variance at zero is a saddle.
+    """A point off the boundary with a lower criterion, if a zero variance is not a minimum.
 
-    At a zero diagonal element the criterion's gradient vanishes by symmetry, so a
-    gradient check alone cannot tell a boundary minimum from a saddle; probing
-    small positive values can.
+    A zero diagonal element of ``Lambda`` can be a false optimum in two ways.
+    Where its column is otherwise zero, the criterion's gradient vanishes by
+    symmetry, so a gradient check cannot tell a boundary minimum from a saddle.
+    Where the column has non-zero entries below the diagonal, the bound at zero
+    can block the way to the optimum, which lies across the bound: flipping the
+    sign of a whole column of ``Lambda`` leaves ``T = Lambda Lambda'`` unchanged,
+    so the point beyond the bound is reached with the diagonal positive and the
+    column's other entries negated. Probing small positive diagonal values, with
+    and without that flip, finds both.
     """
     best, best_dev = None, dev - 1e-8
     for k in np.flatnonzero(structure.on_diagonal & (theta <= 0.0)):
-        for size in (1e-3, 1e-2, 1e-1):
-            probe = theta.copy()
-            probe[k] = size
-            probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
-            if probe_dev < best_dev:
-                best, best_dev = probe, probe_dev
+        column = structure.rows[k]
+        below = (structure.cols == column) & (structure.rows > column)
+        flips = (1.0, -1.0) if below.any() else (1.0,)
+        for flip in flips:
+            for size in (1e-3, 1e-2, 1e-1):
+                probe = theta.copy()
+                probe[below] *= flip
+                probe[k] = size
+                probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
+                if probe_dev < best_dev:
+                    best, best_dev = probe, probe_dev
     return best
 
 

@@ -122,6 +122,19 @@ def _ols_coefficient(country: str, term: str) -> float:
     return float(fit_ols(load_timss(country), "math ~ college + boy").fixed.loc[term, "estimate"])
 
 
+def _ols_t(country: str, term: str) -> float:
+    from .data import load_timss
+    from .models import fit_ols
+
+    return float(fit_ols(load_timss(country), "math ~ college + boy").fixed.loc[term, "t"])
+
+
+def _timss_design_effect(country: str) -> float:
+    """1 + (m - 1) ICC from the intercept-only fit, m = students per school on average."""
+    fit = _timss_fit(country, "math ~ 1")
+    return 1.0 + (fit.n_obs / fit.n_groups - 1.0) * fit.icc
+
+
 # Exercise 01 uses the published variance components of Korea's intercept-only model
 # (tau00 = 0.06161, sigma2 = 0.9077, so ICC = 0.064) and its 2901 students in 150 schools.
 _KOREA_ICC, _KOREA_STUDENTS, _KOREA_SCHOOLS = 0.064, 2901, 150
@@ -141,6 +154,123 @@ def _small_icc_ols_rate() -> float:
         iccs=(0.05,), school_sizes=(100,), n_schools=20, n_reps=200, seed=1, progress=False
     )
     return float(result.loc[0, "ols_rate"])
+
+
+def _rc_fit(country: str):
+    """The course's random-coefficient model (notebooks 04-05): random college slope, boy fixed."""
+    return _timss_fit(country, "math ~ college + boy", ("college",))
+
+
+def _icc_at_college(country: str) -> float:
+    """Conditional ICC of two students who both have a college-educated parent (VC model)."""
+    fit = _rc_fit(country)
+    between = float(fit.tau.loc["Intercept", "Intercept"] + fit.tau.loc["college", "college"])
+    return between / (between + fit.sigma2)
+
+
+def _boy_slope_lr(country: str) -> float:
+    from .inference import lr_test
+
+    with_boy = _timss_fit(country, "math ~ college + boy", ("college", "boy"))
+    return float(lr_test(_rc_fit(country), with_boy).statistic)
+
+
+def _eblup_sd_ratio(country: str, term: str) -> float:
+    """SD (N - 1) of the schools' EBLUPs of ``term`` over the model's SD sqrt(tau)."""
+    fit = _rc_fit(country)
+    eblups = fit.random_effects["estimate"].xs(term, level="term")
+    return float(eblups.std(ddof=1) / np.sqrt(fit.tau.loc[term, term]))
+
+
+# -- notebooks 08 and 09: plausible values; within, between and contextual effects ----------------
+_MATH_PVS = ("math1", "math2", "math3", "math4", "math5")
+_SCALE_PVS = ("bsmpv01", "bsmpv02", "bsmpv03", "bsmpv04", "bsmpv05")
+
+
+@cache
+def _pooled_timss(
+    country: str,
+    formula: str,
+    outcomes: tuple[str, ...] = _MATH_PVS,
+    random: tuple[str, ...] = (),
+    covariance: str = "vc",
+):
+    """One model fitted to each plausible value of one country, pooled by Rubin's rules."""
+    from .data import load_timss
+    from .plausible import fit_plausible_values
+
+    return fit_plausible_values(
+        load_timss(country),
+        formula,
+        list(outcomes),
+        group="school",
+        random=list(random),
+        covariance=covariance,
+    )
+
+
+# Exercise 08.3 states these pooling inputs in its question (a made-up report, M = 5).
+_EX083_UBAR, _EX083_B, _EX083_M = 2.25, 0.50, 5
+
+
+@cache
+def _timss_contextual_effect(country: str) -> float:
+    """gamma01 - gamma10 of college: math ~ college_cwc + college_mean + boy, random intercept."""
+    from .centering import contextual_effect
+    from .data import load_timss
+
+    ce = contextual_effect(load_timss(country), "math", "college", "school", covariates=["boy"])
+    return float(ce.table.loc["contextual", "estimate"])
+
+
+def _timss_share_coefficient(country: str) -> float:
+    """The school share's slope when college is NOT centred: the contextual effect again."""
+    from .centering import school_mean
+    from .data import load_timss
+    from .models import fit_hlm
+
+    data = school_mean(
+        load_timss(country).dropna(subset=["college"]), "college", "school", name="college_share"
+    )
+    fit = fit_hlm(data, "math ~ college + college_share + boy", group="school")
+    return float(fit.fixed.loc["college_share", "estimate"])
+
+
+def _hsb_contextual_with_sector() -> float:
+    from .centering import contextual_effect
+    from .data import load_hsb
+
+    ce = contextual_effect(load_hsb(), "mathach", "ses", "school", covariates=["sector"])
+    return float(ce.table.loc["contextual", "estimate"])
+
+
+# -- notebooks 10 and 11: testing variance components; reading output ---------------------------
+# Exercise 10.1 gives this LR statistic in its question (one added variance, type=vc).
+_EX101_LR = 3.1
+
+
+def _mixture_p_value(statistic: float) -> float:
+    """p-value of one added variance: 50:50 mixture of chi2(0) and chi2(1)."""
+    from scipy import stats
+
+    return float(0.5 * stats.chi2.sf(statistic, 1))
+
+
+def _korea_college_slope_p_un() -> float:
+    """Korea, math ~ college + boy: LR test of a random college slope with type=un (df 2)."""
+    from .inference import lr_test
+
+    null = _timss_fit("Korea", "math ~ college + boy", (), "un")
+    alt = _timss_fit("Korea", "math ~ college + boy", ("college",), "un")
+    return float(lr_test(null, alt).p_value)
+
+
+@cache
+def _korea_college_slope_profile_upper(level: float) -> float:
+    """Upper end of the REML profile interval of Korea's college-slope variance (type=vc)."""
+    from .variance_tests import profile_ci
+
+    return float(profile_ci(_rc_fit("Korea"), "Var(college)", level=level).upper)
 
 
 _ALL: tuple[Exercise, ...] = (
@@ -186,6 +316,27 @@ _ALL: tuple[Exercise, ...] = (
         "Fit `hlm.fit_ols(timss, 'math ~ college + boy', by='country')` and read the college "
         "row of Korea's `fixed` table.",
     ),
+    # Tolerance 0.016: the sum of three coefficients each rounded to two decimals is off by
+    # at most 0.015.
+    Exercise(
+        "02.2",
+        "With the US OLS coefficients, what mathematics z-score does the model predict for a "
+        "boy with a college-educated parent?",
+        lambda: sum(_ols_coefficient("USA", term) for term in ("Intercept", "college", "boy")),
+        0.016,
+        "Put college = 1 and boy = 1 into the USA's fitted equation: the prediction is the "
+        "intercept plus the college coefficient plus the boy coefficient, in SD units.",
+    ),
+    # Tolerance 0.01 accepts t rounded to two decimals. (Dividing the table's three-decimal
+    # estimate by its three-decimal SE can be off by 0.1; the hint asks for full precision.)
+    Exercise(
+        "02.3",
+        "What is the naive OLS t statistic of the boy coefficient in the USA?",
+        lambda: _ols_t("USA", "boy"),
+        0.01,
+        "t is the estimate divided by its standard error. Take both from the USA's `fixed` "
+        "table at full precision (or read its t column), not from the rounded OLS table.",
+    ),
     Exercise(
         "03.1",
         "What is the intraclass correlation of mathematics scores in US schools "
@@ -203,6 +354,27 @@ _ALL: tuple[Exercise, ...] = (
         "Divide the school-level variance by the student-level variance of Korea's "
         "intercept-only model.",
     ),
+    # Tolerance 0.01: an ICC rounded to three decimals moves 1 + (m - 1) ICC by at most
+    # (2901 / 150 - 1) * 0.0005 = 0.009.
+    Exercise(
+        "03.3",
+        "From Korea's intercept-only fit, what is the design effect 1 + (m - 1) ICC, with m the "
+        "average number of students per school?",
+        lambda: _timss_design_effect("Korea"),
+        0.01,
+        "Take the ICC of the fit, tau00 / (tau00 + sigma2), with at least three decimals "
+        "(`fit.icc`), and m = students / schools of the fit (`fit.n_obs / fit.n_groups`).",
+    ),
+    # Tolerance 0.03: Z computed from the four-decimal estimate and SE of the ANOVA table is
+    # off by up to about 0.025.
+    Exercise(
+        "03.4",
+        "What is the Wald Z of the US between-school variance tau00 (SAS COVTEST's Z value)?",
+        lambda: float(_timss_fit("USA", "math ~ 1").covariance.loc["Var(Intercept)", "z"]),
+        0.03,
+        "Divide the variance estimate by its standard error; both are in the Var(Intercept) "
+        "row of the US fit's `covariance` table.",
+    ),
     Exercise(
         "04.1",
         "In the US random-coefficient model (random intercept and college slope, boy fixed, "
@@ -212,6 +384,29 @@ _ALL: tuple[Exercise, ...] = (
         ),
         0.006,
         "Fit with `random=['college'], covariance='vc'` for the USA and read `fixed`.",
+    ),
+    # Tolerance 0.006: accepts the ICC rounded to two decimals, or computed from the
+    # three-decimal tau and sigma2 of the HLM table.
+    Exercise(
+        "04.2",
+        "US random-coefficient model (VC): what is the conditional ICC of two students of the "
+        "same school who both have a college-educated parent (same sex)?",
+        lambda: _icc_at_college("USA"),
+        0.006,
+        "With college = 1 the school part of a student's score is u0j + u1j, whose variance "
+        "(with uncorrelated random effects) is tau00 + tau11; divide it by itself plus sigma2.",
+    ),
+    # Tolerance 0.1: the difference of two -2 Res Log Likelihoods printed with one decimal
+    # each is off by at most 0.1.
+    Exercise(
+        "04.3",
+        "Korea: what is the likelihood-ratio statistic for a random boy slope (VC), against "
+        "the model with boy fixed?",
+        lambda: _boy_slope_lr("Korea"),
+        0.1,
+        "Fit Korea's model twice, with random=['college'] and random=['college', 'boy'] (both "
+        "covariance='vc'), and pass them to hlm.lr_test, smaller model first; or subtract the "
+        "two -2 Res Log Likelihoods.",
     ),
     Exercise(
         "05.1",
@@ -226,6 +421,27 @@ _ALL: tuple[Exercise, ...] = (
         ),
         0.006,
         "Take the college-by-college entry of the fitted `tau` matrix and its square root.",
+    ),
+    # Tolerance 0.006: accepts the reliability rounded to two decimals.
+    Exercise(
+        "05.2",
+        "US intercept-only model: what is the reliability lambda_j of the mean of the US "
+        "school with the fewest students?",
+        lambda: float(_timss_fit("USA", "math ~ 1").school_reliability["Intercept"].min()),
+        0.006,
+        "lambda_j = tau00 / (tau00 + sigma2 / n_j): take tau00 and sigma2 from the US "
+        "intercept-only fit and n_j from the smallest school (or read fit.school_reliability).",
+    ),
+    # Tolerance 0.01: the ratio of an SD and sqrt(tau) each printed with three decimals is
+    # off by at most about 0.006.
+    Exercise(
+        "05.3",
+        "USA: the SD of the schools' EBLUPs of college is what fraction of the model's SD "
+        "of the college slopes, sqrt(tau11)?",
+        lambda: _eblup_sd_ratio("USA", "college"),
+        0.01,
+        "Take the college rows of fit.random_effects, compute the SD of their estimates, "
+        "and divide it by the square root of the college entry of fit.tau.",
     ),
     # HSB (R&B ch. 4). 07.1-07.3 are the two-decimal values R&B print, to which converged
     # fits (ours, lme4, SPSS) round; the other answers are computed from the data. Tolerance
@@ -325,6 +541,138 @@ _ALL: tuple[Exercise, ...] = (
         0.012,
         "Write out the level-2 equation of the slope, beta1j = gamma10 + gamma11 meanses_j + "
         "gamma12 sector_j, and put in sector = 1 and meanses = 0.",
+    ),
+    # Tolerance 0.01 accepts the FMI rounded to two decimals; with M = 5 the FMI is itself
+    # uncertain in its first decimal, so no finer check is meaningful.
+    Exercise(
+        "08.1",
+        "Random-coefficient model (random college slope, boy fixed, covariance 'vc') fitted to "
+        "the five plausible values of the USA and pooled by Rubin's rules: what is the fraction "
+        "of missing information (FMI) of the college effect?",
+        lambda: float(
+            _pooled_timss("USA", "{pv} ~ college + boy", random=("college",)).fixed.loc[
+                "college", "fmi"
+            ]
+        ),
+        0.01,
+        "Fit the US model with `hlm.fit_plausible_values(..., random=['college'], "
+        "covariance='vc')` (or take `rc['USA']`) and read the `fmi` column of the pooled "
+        "`fixed` table, row college; not `lambda`, and not a single plausible value's fit.",
+    ),
+    # Tolerance 0.01 score points accepts two decimals and rejects the first plausible
+    # value's own SE (about 0.02 points away in the shipped data).
+    Exercise(
+        "08.2",
+        "Intercept-only model fitted to Korea's five plausible values on the TIMSS scale "
+        "(bsmpv01-bsmpv05): what is the pooled standard error of the intercept, in score points?",
+        lambda: float(
+            _pooled_timss("Korea", "{pv} ~ 1", outcomes=_SCALE_PVS).fixed.loc["Intercept", "se"]
+        ),
+        0.01,
+        "Pass the Korean rows, the formula '{pv} ~ 1', group='school' and "
+        "outcomes=['bsmpv01', ..., 'bsmpv05'] to `hlm.fit_plausible_values`, and read the se "
+        "of the Intercept in `.fixed`. The answer is a few score points, not a z-score.",
+    ),
+    # Tolerance 0.006 accepts the SE rounded to two or three decimals.
+    Exercise(
+        "08.3",
+        "A coefficient estimated on M = 5 plausible values has within variance U_bar = 2.25 "
+        "and between variance B = 0.50. What is its pooled standard error?",
+        lambda: float(np.sqrt(_EX083_UBAR + (1.0 + 1.0 / _EX083_M) * _EX083_B)),
+        0.006,
+        "The total variance is T = U_bar + (1 + 1/M) * B with M = 5; the standard error is "
+        "the square root of T, not T itself.",
+    ),
+    # 09.1-09.2: tolerance 0.01 accepts two decimals; the contextual effect's SE is about
+    # 0.1-0.16, so this is far finer than its uncertainty.
+    Exercise(
+        "09.1",
+        "USA, random-intercept model math ~ college_cwc + college_mean + boy: what is the "
+        "contextual effect of college, gamma01 - gamma10?",
+        lambda: _timss_contextual_effect("USA"),
+        0.01,
+        "Use `hlm.contextual_effect` on the US rows with outcome 'math', predictor 'college', "
+        "group 'school' and covariates=['boy']; the contextual effect is the between-school "
+        "effect minus the within-school effect (the `contextual` row).",
+    ),
+    Exercise(
+        "09.2",
+        "Korea: fit math ~ college + college_share + boy with a random intercept, college NOT "
+        "centred and college_share the school's share of college-educated parents. What is the "
+        "coefficient of college_share?",
+        lambda: _timss_share_coefficient("Korea"),
+        0.01,
+        "Drop the student without parents' education, add the share with "
+        "`hlm.school_mean(data, 'college', 'school', name='college_share')`, keep college as "
+        "the 0/1 variable, and read the college_share row of `fixed`.",
+    ),
+    # lme4 (tests/fixtures/contextual_lme4.json, ri_sector) gives 3.14509; tolerance 0.01
+    # accepts two decimals.
+    Exercise(
+        "09.3",
+        "HSB: add sector (Catholic or public) to the model of R&B's contextual effect of SES "
+        "(mathach ~ ses_cwc + ses_mean + sector, random intercept). What is the contextual "
+        "effect now?",
+        _hsb_contextual_with_sector,
+        0.01,
+        "Call `hlm.contextual_effect(hsb, 'mathach', 'ses', 'school', covariates=['sector'])` "
+        "and read the contextual row of its table.",
+    ),
+    # 10.1: the mixture p-value of LR = 3.1 is 0.0391; tolerance 0.002 accepts 0.039 and 0.04
+    # and rejects the naive chi2(1) p-value, 0.078.
+    Exercise(
+        "10.1",
+        "A random slope (its variance only) lowers -2 Res Log Likelihood by 3.1. What is the "
+        "p-value of the likelihood-ratio test with the correct (boundary) reference distribution?",
+        lambda: _mixture_p_value(_EX101_LR),
+        0.002,
+        "Under the null the statistic is 0 half the time and chi-square(1) the other half: take "
+        "the chi-square(1) upper-tail probability of 3.1 (scipy.stats.chi2.sf) and weight it by "
+        "the mixture.",
+    ),
+    # 10.2: tolerance 0.006 accepts two decimals; the naive chi2(2) p-value and the type=vc
+    # test's p-value both differ from the answer by more than 0.1.
+    Exercise(
+        "10.2",
+        "Korea, math ~ college + boy: test a random college slope with correlated random "
+        "effects (covariance='un'; null: random intercept only). What is the p-value from the "
+        "50:50 mixture of chi-square(1) and chi-square(2)?",
+        _korea_college_slope_p_un,
+        0.006,
+        "Fit the null and the alternative with the same fixed part and covariance='un', then "
+        "call hlm.boundary_lr_test(null, alternative) and read its p_value (not p_value_naive).",
+    ),
+    # 10.3: tolerance 0.006 accepts two decimals and the ML profile (lme4's confint squared),
+    # about 0.002 lower; it rejects the 95% profile end and the 90% Wald end (each about 0.01 off).
+    Exercise(
+        "10.3",
+        "Korea, math ~ college + boy with a random college slope (covariance='vc'): what is the "
+        "upper end of the 90% profile-likelihood interval for the college-slope variance?",
+        lambda: _korea_college_slope_profile_upper(0.90),
+        0.006,
+        "Call hlm.profile_intervals(fit, level=0.90) on the REML fit and read the upper column "
+        "of the Var(college) row; the Wald columns are a different interval.",
+    ),
+    # 11.1: lme4 prints SD 2.935 for HSB's one-way ANOVA; 2.935 squared is 8.6142 against the
+    # converged 8.6140, so tolerance 0.01 accepts squaring the printed SD and two decimals.
+    Exercise(
+        "11.1",
+        "lme4 prints the school (Intercept) Std.Dev. of HSB's one-way ANOVA as 2.935. "
+        "What is tau00?",
+        lambda: _hsb_tau("mathach ~ 1", (), "Intercept"),
+        0.01,
+        "lme4's print() shows standard deviations; tau00 is a variance, the square of the SD.",
+    ),
+    # 11.2: from lme4's printed Corr 0.39 and SDs 1.5426 and 0.3183 the covariance is 0.1915,
+    # against the converged 0.1920; tolerance 0.006 accepts it and two decimals, and rejects
+    # the correlation itself.
+    Exercise(
+        "11.2",
+        "lme4 prints, for HSB's intercepts- and slopes-as-outcomes model, SDs 1.5426 "
+        "(Intercept) and 0.3183 (cses) with Corr 0.39. What is the covariance tau01?",
+        lambda: float(_hsb_fit(_HSB_SLOPES_AS_OUTCOMES, ("cses",)).tau.loc["cses", "Intercept"]),
+        0.006,
+        "A covariance is the correlation times the two standard deviations.",
     ),
 )
 

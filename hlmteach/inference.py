@@ -261,6 +261,13 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
             "first and the larger second."
         )
     statistic = restricted.deviance - full.deviance
+    if statistic < -1e-4:
+        raise ModelInputError(
+            f"The larger model fits worse than the smaller one (-2 log L {full.deviance:.4f} "
+            f"against {restricted.deviance:.4f}), which is impossible if the smaller model is "
+            "nested in it. Check that it is (same data, a subset of the random effects and of the "
+            "fixed effects), and that both fits converged."
+        )
     # Both optimisers stop within ~1e-8 of their optimum: a smaller difference is zero.
     statistic = 0.0 if statistic < 1e-6 else statistic
     added_random = set(full.random_terms) - set(restricted.random_terms)

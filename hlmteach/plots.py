@@ -654,7 +654,14 @@ def variance_partition(
     ax.bar(position, tau00, width=0.6, color=colors[0], label="between schools (τ00)")
     ax.bar(position, sigma2, width=0.6, bottom=tau00, color=colors[1], label="within schools (σ²)")
     for k, fit in enumerate(fits.values()):
-        ax.text(position[k], tau00[k] + sigma2[k], f"ICC = {fit.icc:.3f}", ha="center", va="bottom")
+        ax.annotate(
+            f"ICC = {fit.icc:.3f}",
+            (position[k], tau00[k] + sigma2[k]),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+        )
         ax.text(position[k], tau00[k] / 2, _fmt(tau00[k]), ha="center", va="center", fontsize=9)
         ax.text(
             position[k],

@@ -51,6 +51,11 @@ def _column_block(estimate: float, se: float, p: float, digits: int) -> dict[str
     }
 
 
+def _variance_block(estimate: float, se: float, p: float, digits: int) -> dict[str, str]:
+    block = _column_block(estimate, se, p, digits)
+    return {"Variance": block["Coefficient"], "Var Error": block["Error"], "Var p": block["p"]}
+
+
 def ols_table(fits: Mapping[str, OLSResult], digits: int = 3) -> pd.DataFrame:
     """OLS coefficients of several groups side by side, with N and R².
 
@@ -105,12 +110,7 @@ def anova_table(fits: Mapping[str, HLMResult], digits: int = 4) -> pd.DataFrame:
         rows: dict[str, dict[str, str]] = {
             "Intercept": {
                 **_column_block(fixed.estimate, fixed.se, fixed.p, digits),
-                **{
-                    f"Variance {k}": v
-                    for k, v in _column_block(
-                        *cov.loc["Var(Intercept)", ["estimate", "se", "p"]], digits
-                    ).items()
-                },
+                **_variance_block(*cov.loc["Var(Intercept)", ["estimate", "se", "p"]], digits),
             },
             "Level-1 variance": _column_block(
                 *cov.loc["Residual", ["estimate", "se", "p"]], digits
@@ -148,13 +148,7 @@ def hlm_table(fits: Mapping[str, HLMResult], digits: int = 3) -> pd.DataFrame:
             row = _column_block(r.estimate, r.se, r.p, digits)
             label = f"Var({term})"
             if label in cov.index:
-                c = cov.loc[label]
-                var = _column_block(c.estimate, c.se, c.p, digits)
-                row |= {
-                    "Variance": var["Coefficient"],
-                    "Var Error": var["Error"],
-                    "Var p": var["p"],
-                }
+                row |= _variance_block(*cov.loc[label, ["estimate", "se", "p"]], digits)
             else:
                 row |= {"Variance": "FIXED", "Var Error": "", "Var p": ""}
             rows[str(term)] = row
@@ -182,8 +176,12 @@ def _format_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def _header_lines(m: HLMResult) -> list[str]:
     lines = [
         f"Two-level model fitted by {m.method}: {m.formula}",
-        f"Random effects by {m.group}: {', '.join(m.design.random_names)} "
-        f"({'unstructured' if m.covariance_structure == 'un' else 'variance components'})",
+        f"Random effects by {m.group}: {', '.join(m.design.random_names)}"
+        + (
+            ""
+            if len(m.design.random_names) == 1
+            else f" ({'unstructured' if m.covariance_structure == 'un' else 'variance components'})"
+        ),
         f"Students used: {m.n_obs}; schools: {m.n_groups}; observations not used "
         f"(missing values): {m.n_dropped}",
     ]

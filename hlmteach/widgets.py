@@ -206,6 +206,17 @@ def explorer_figure(view: ExplorerView, kind: str = "school lines"):
     raise ValueError(f"Unknown figure {kind!r}; use 'school lines' or 'slope distribution'.")
 
 
+def _Panel(children: list, name: str) -> Any:  # noqa: N802 - behaves as a class
+    """A VBox whose plain-text form tells a static reader how to use it."""
+    import ipywidgets as widgets
+
+    class Panel(widgets.VBox):
+        def __repr__(self) -> str:
+            return f"[Interactive: run this cell in JupyterLab to use {name}.]"
+
+    return Panel(children)
+
+
 def explorer(data: pd.DataFrame | None = None) -> Any:
     """The interactive explorer: toggle the country, random slopes and REML/ML.
 
@@ -264,7 +275,7 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
     controls = widgets.VBox(
         [country, widgets.HBox(list(slopes.values())), widgets.HBox([method, figure_kind])]
     )
-    return widgets.VBox([controls, tables, figure])
+    return _Panel([controls, tables, figure], "the explorer")
 
 
 def shrinkage_widget(seed: int = 2026) -> Any:
@@ -294,7 +305,7 @@ def shrinkage_widget(seed: int = 2026) -> Any:
     for control in (tau, sigma2, size):
         control.observe(update, names="value")
     update()
-    return widgets.VBox([widgets.HBox([tau, sigma2, size]), out])
+    return _Panel([widgets.HBox([tau, sigma2, size]), out], "the shrinkage widget")
 
 
 def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
@@ -327,4 +338,4 @@ def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
     for control in (icc, size):
         control.observe(update, names="value")
     update()
-    return widgets.VBox([widgets.HBox([icc, size]), out])
+    return _Panel([widgets.HBox([icc, size]), out], "the false-positive widget")

@@ -53,8 +53,10 @@ def running_lab(
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
+    # The kernel must use its own (inline) matplotlib backend, not a test's choice.
+    env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
     env = {
-        **os.environ,
+        **env,
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
     }
@@ -69,7 +71,8 @@ def running_lab(
             f"--port={port}",
             "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={TOKEN}",
-            start_notebook,
+            "--ServerApp.root_dir=.",
+            f"--LabApp.default_url=/lab/tree/{start_notebook}",
         ],
         cwd=ROOT,
         env=env,

@@ -46,6 +46,7 @@ def test_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
             f"Chromium is missing at {CHROMIUM}: run 'make browser' (apt-get install "
             "chromium). The browser test must run; it is never skipped."
         )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
     korea, usa = _intercept("Korea", ["college"]), _intercept("USA", ["college"])
@@ -59,7 +60,14 @@ def test_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
         try:
             page.goto(lab.url("lab/tree/notebooks/06_explorer.ipynb"))
             page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
-            # Wait for the kernel, then run every cell from the Run menu.
+            # JupyterLab may ask which kernel to start (if it opened the notebook before it
+            # had listed the kernels); accept its proposal, Python 3, then wait for it.
+            select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+            try:
+                select.wait_for(timeout=10_000)
+                select.click()
+            except PlaywrightTimeout:
+                pass
             expect(
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             ).to_have_count(1, timeout=60_000)
@@ -76,11 +84,16 @@ def test_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
             expect(tables).to_contain_text(usa, timeout=30_000)
             expect(tables).not_to_contain_text(korea)
 
-            page.get_by_text("random slope: boy").first.click()
+            page.locator(".widget-checkbox", has_text="random slope: boy").locator("input").check()
             note = page.locator(".hlmteach-note").first
             expect(note).to_contain_text("estimated at zero", timeout=30_000)
             expect(note).to_contain_text("slopes of boy")
-            page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+            # The figure renders as an image, not as a text placeholder.
+            figure = page.locator(".hlmteach-figure img, .widget-output img").first
+            expect(figure).to_be_visible(timeout=30_000)
+            expect(body).not_to_contain_text("<Figure size")
+            note.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "explorer.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "explorer-failure.png"), full_page=True)
             raise

@@ -156,3 +156,47 @@ def test_cross_products_do_not_need_sorted_rows():
     np.testing.assert_allclose(a.ZtZ, b.ZtZ)
     np.testing.assert_allclose(a.ZtX, b.ZtX)
     assert a.yty == pytest.approx(b.yty)
+
+
+@pytest.mark.parametrize("country", ["Korea", "USA"])
+def test_unstructured_is_never_worse_than_diagonal(country):
+    """VC is nested in UN, so the UN optimum can only be lower. A zero diagonal element of
+    Lambda with non-zero entries below it once trapped the optimiser on a false boundary
+    optimum (Korea, random college and boy): the escape probe now flips the column."""
+    import hlmteach as hlm
+
+    data = hlm.load_timss(country)
+    for random in (["college"], ["college", "boy"]):
+        vc = hlm.fit_hlm(
+            data, "math ~ college + boy", group="school", random=random, covariance="vc"
+        )
+        un = hlm.fit_hlm(
+            data, "math ~ college + boy", group="school", random=random, covariance="un"
+        )
+        assert vc.converged and un.converged
+        assert un.deviance <= vc.deviance + 1e-7
+
+
+def test_random_starts_find_no_better_optimum():
+    y, X, Z, groups = _simulated(7, J=60)
+    Z3 = np.c_[Z, np.random.default_rng(3).normal(size=groups.size)]
+    cp = CrossProducts.from_arrays(y, X, Z3, groups)
+    structure = CovarianceStructure("un", 3)
+    fit = fit_mixed_model(cp, structure)
+    assert fit.converged
+    rng = np.random.default_rng(11)
+    from scipy import optimize
+
+    bounds = [(0.0, None) if d else (None, None) for d in structure.on_diagonal]
+    for _ in range(8):
+        start = rng.normal(scale=0.7, size=structure.n_theta)
+        start[structure.on_diagonal] = np.abs(start[structure.on_diagonal])
+        res = optimize.minimize(
+            deviance_and_gradient,
+            start,
+            args=(cp, structure, True),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+        )
+        assert res.fun >= fit.deviance - 1e-6

@@ -46,7 +46,7 @@ def test_anova_table_shape(two_groups):
     icc = fits["Catholic"].icc
     assert table.loc["ICC", ("Catholic", "Coefficient")] == f"{100 * icc:.1f}%"
     tau = fits["Catholic"].tau.iloc[0, 0]
-    assert table.loc["Intercept", ("Catholic", "Variance Coefficient")] == f"{tau:.4f}"
+    assert table.loc["Intercept", ("Catholic", "Variance")] == f"{tau:.4f}"
 
 
 def test_hlm_table_marks_fixed_slopes(two_groups):
