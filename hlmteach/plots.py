@@ -131,7 +131,10 @@ def school_ols_coefficients(fit: HLMResult) -> pd.DataFrame:
 
     Within every school the outcome is regressed on the random-effect columns
     ``Z`` (the level-1 model: the intercept and the random slopes), as HLM 8
-    does before it shrinks them. Schools whose ``Z_j'Z_j`` is singular (too few
+    does before it shrinks them. Level-1 predictors with a fixed slope (such as
+    ``boy`` when only ``college`` is random) are first removed from the outcome
+    at their fixed effect, so that a school's estimates are not coloured by its
+    mix of those predictors. Schools whose ``Z_j'Z_j`` is singular (too few
     students, or no variation in a slope's predictor) get NaN, as HLM excludes
     them. Computed from the fit's stored cross products, without refitting.
 
@@ -156,19 +159,37 @@ def school_ols_coefficients(fit: HLMResult) -> pd.DataFrame:
     """
     _check_hlm(fit)
     cp = fit.engine_fit.cross_products
-    return _school_frame(fit, _per_school_solve(cp.ZtZ, cp.Zty))
+    fixed_only = _fixed_level1_columns(fit)
+    rhs = cp.Zty - cp.ZtX[:, :, fixed_only] @ fit.engine_fit.beta[fixed_only]
+    return _school_frame(fit, _per_school_solve(cp.ZtZ, rhs))
+
+
+def _fixed_level1_columns(fit: HLMResult) -> np.ndarray:
+    """Fixed-effect columns that vary within schools but have no random slope."""
+    design = fit.design
+    return np.array(
+        [
+            not school and name not in design.random_names
+            for name, school in zip(design.fixed_names, design.school_level, strict=True)
+        ]
+    )
 
 
 def _fixed_part_coefficients(fit: HLMResult) -> pd.DataFrame:
     """Per school, the random terms' coefficients implied by the fixed part alone.
 
-    The within-school OLS fit of ``X_j beta`` on ``Z_j``. When the fixed part has
+    The within-school OLS fit of ``X_j beta`` on ``Z_j``, without the level-1
+    predictors that have only a fixed slope (removed from the outcome in
+    :func:`school_ols_coefficients`). When the fixed part has
     only the random terms this is ``beta`` itself for every school; with
     school-level predictors (e.g. ``sector``) it is the school's predicted
     coefficient, e.g. ``gamma00 + gamma01 sector_j``.
     """
     cp = fit.engine_fit.cross_products
-    return _school_frame(fit, _per_school_solve(cp.ZtZ, cp.ZtX @ fit.engine_fit.beta))
+    kept = ~_fixed_level1_columns(fit)
+    return _school_frame(
+        fit, _per_school_solve(cp.ZtZ, cp.ZtX[:, :, kept] @ fit.engine_fit.beta[kept])
+    )
 
 
 def _eb_coefficients(fit: HLMResult) -> pd.DataFrame:

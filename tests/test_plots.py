@@ -175,14 +175,14 @@ def test_shrinkage_plots_ols_against_school_coefficients(hsb, null_model):
 
 
 def test_shrinkage_pulls_each_school_by_its_reliability(intercept_ses_model):
-    # Random intercepts with a fixed ses slope: EB - prior = reliability * (OLS - prior).
+    # Random intercepts with a fixed ses slope: the OLS intercept of y - gamma_ses * ses is
+    # pulled toward gamma00 by the school's reliability: EB - g00 = lambda * (OLS - g00).
     fig = plots.shrinkage(intercept_ses_model)
     ax = fig.axes[0]
     points = _scatter_points(ax)
     ols, eb = points.get_offsets().T
-    (crosses,) = [line for line in ax.lines if line.get_marker() == "x"]
-    np.testing.assert_allclose(crosses.get_xdata(), ols)
-    prior = np.asarray(crosses.get_ydata())
+    assert not [line for line in ax.lines if line.get_marker() == "x"]  # one prior for all
+    prior = intercept_ses_model.fixed.loc["Intercept", "estimate"]
     reliability = intercept_ses_model.school_reliability["Intercept"].to_numpy()
     np.testing.assert_allclose(eb - prior, reliability * (ols - prior), rtol=1e-7, atol=1e-9)
 
@@ -345,3 +345,15 @@ def test_plots_module_is_not_imported_by_the_package():
 
     code = "import sys, hlmteach; sys.exit('matplotlib' in sys.modules or 'seaborn' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_school_ols_removes_fixed_level1_predictors(hsb):
+    """With a fixed-only level-1 predictor, a school's OLS intercept is that of
+    y - gamma_female * female, and the fixed-part coefficient is gamma00 for every school."""
+    fit = hlm.fit_hlm(hsb, "mathach ~ female", group="school")
+    ols = plots.school_ols_coefficients(fit)
+    gamma = fit.fixed["estimate"]
+    adjusted = (hsb["mathach"] - gamma["female"] * hsb["female"]).groupby(hsb["school"]).mean()
+    np.testing.assert_allclose(ols["Intercept"], adjusted.loc[ols.index], rtol=1e-10)
+    fixed_part = plots._fixed_part_coefficients(fit)
+    np.testing.assert_allclose(fixed_part["Intercept"], gamma["Intercept"], rtol=1e-10)
