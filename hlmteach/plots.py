@@ -829,30 +829,19 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     lines.set_array(reliability)
     lines.set_clim(0.0, 1.0)
     ax.add_collection(lines)
-    ax.scatter(
-        observed,
-        np.ones_like(observed),
-        c=reliability,
-        cmap=cmap,
-        vmin=0,
-        vmax=1,
-        s=25,
-        edgecolors="black",
-        linewidths=0.3,
-        zorder=3,
-    )
-    ax.scatter(
-        eb,
-        np.zeros_like(eb),
-        c=reliability,
-        cmap=cmap,
-        vmin=0,
-        vmax=1,
-        s=25,
-        edgecolors="black",
-        linewidths=0.3,
-        zorder=3,
-    )
+    for values, height in ((observed, 1.0), (eb, 0.0)):
+        ax.scatter(
+            values,
+            np.full_like(values, height),
+            c=reliability,
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            s=25,
+            edgecolors="black",
+            linewidths=0.3,
+            zorder=3,
+        )
     ax.axvline(
         grand_mean,
         color="black",

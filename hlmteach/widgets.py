@@ -9,6 +9,7 @@ so a toggle that returns to an earlier setting updates at once.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,8 +171,8 @@ def explorer_view(explorer: Explorer, setting: ExplorerSetting) -> ExplorerView:
     --------
     >>> import hlmteach as hlm
     >>> ex = Explorer(hlm.load_timss())
-    >>> _ = explorer_view(ex, ExplorerSetting("Korea", ("college",)))
-    >>> view = explorer_view(ex, ExplorerSetting("Korea", ("college", "boy")))
+    >>> _ = explorer_view(ex, ExplorerSetting("USA", ("college",)))
+    >>> view = explorer_view(ex, ExplorerSetting("USA", ("college", "boy")))
     >>> any("estimated at zero" in note for note in view.notes)
     True
     """
@@ -217,6 +218,44 @@ def _Panel(children: list, name: str) -> Any:  # noqa: N802 - behaves as a class
     return Panel(children)
 
 
+def _error_html(error: Exception) -> str:
+    return (
+        f"<p style='color:#b2182b'><b>This setting could not be shown:</b> "
+        f"{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>"
+    )
+
+
+def _show_figure(out: Any, draw: Callable[[], Any]) -> None:
+    """Replace the figure in the output widget ``out``; an error is shown there instead."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, display
+
+    with out:
+        out.clear_output(wait=True)
+        try:
+            fig = draw()
+        except Exception as error:  # shown in the widget, which stays usable
+            display(HTML(_error_html(error)))
+            return
+        display(fig)
+        plt.close(fig)
+
+
+def _figure_panel(controls: list, draw: Callable[[], Any], name: str) -> Any:
+    """Controls in a row above a figure that ``draw`` redraws whenever a control changes."""
+    import ipywidgets as widgets
+
+    out = widgets.Output()
+
+    def update(_: object = None) -> None:
+        _show_figure(out, draw)
+
+    for control in controls:
+        control.observe(update, names="value")
+    update()
+    return _Panel([widgets.HBox(controls), out], name)
+
+
 def explorer(data: pd.DataFrame | None = None) -> Any:
     """The interactive explorer: toggle the country, random slopes and REML/ML.
 
@@ -231,8 +270,6 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
         Display it in a notebook cell.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .data import load_timss
 
@@ -257,17 +294,12 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
         )
         try:
             view = state.view(setting)
-            tables.value = view.to_html()
-            with figure:
-                figure.clear_output(wait=True)
-                fig = explorer_figure(view, figure_kind.value)
-                display(fig)
-                plt.close(fig)
         except Exception as error:  # shown in the widget, which stays usable
-            tables.value = (
-                f"<p style='color:#b2182b'><b>This setting could not be shown:</b> "
-                f"{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>"
-            )
+            tables.value = _error_html(error)
+            figure.clear_output()
+            return
+        tables.value = view.to_html()
+        _show_figure(figure, lambda: explorer_figure(view, figure_kind.value))
 
     for control in (country, method, figure_kind, *slopes.values()):
         control.observe(update, names="value")
@@ -281,8 +313,6 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
 def shrinkage_widget(seed: int = 2026) -> Any:
     """Sliders for tau00, sigma2 and school size: OLS school means against shrunken EB estimates."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .plots import shrinkage_demo
     from .simulation import simulate_school_means
@@ -290,52 +320,34 @@ def shrinkage_widget(seed: int = 2026) -> Any:
     tau = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="τ00")
     sigma2 = widgets.FloatSlider(value=0.5, min=0.05, max=2.0, step=0.05, description="σ²")
     size = widgets.IntSlider(value=10, min=2, max=60, step=1, description="students")
-    out = widgets.Output()
-
-    def update(_: object = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            frame = simulate_school_means(
-                tau.value, sigma2.value, school_sizes=size.value, seed=seed
-            )
-            fig = shrinkage_demo(frame)
-            display(fig)
-            plt.close(fig)
-
-    for control in (tau, sigma2, size):
-        control.observe(update, names="value")
-    update()
-    return _Panel([widgets.HBox([tau, sigma2, size]), out], "the shrinkage widget")
+    return _figure_panel(
+        [tau, sigma2, size],
+        lambda: shrinkage_demo(
+            simulate_school_means(tau.value, sigma2.value, school_sizes=size.value, seed=seed)
+        ),
+        "the shrinkage widget",
+    )
 
 
 def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
     """Sliders for the ICC and school size: how often OLS and HLM find an effect that is absent."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .plots import false_positive_rates
     from .simulation import simulate_false_positives
 
     icc = widgets.FloatSlider(value=0.2, min=0.0, max=0.5, step=0.05, description="ICC")
     size = widgets.IntSlider(value=20, min=2, max=80, step=2, description="school size")
-    out = widgets.Output()
-
-    def update(_: object = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            result = simulate_false_positives(
+    return _figure_panel(
+        [icc, size],
+        lambda: false_positive_rates(
+            simulate_false_positives(
                 iccs=(icc.value,),
                 school_sizes=(size.value,),
                 n_reps=n_reps,
                 seed=seed,
                 progress=False,
             )
-            fig = false_positive_rates(result)
-            display(fig)
-            plt.close(fig)
-
-    for control in (icc, size):
-        control.observe(update, names="value")
-    update()
-    return _Panel([widgets.HBox([icc, size]), out], "the false-positive widget")
+        ),
+        "the false-positive widget",
+    )
