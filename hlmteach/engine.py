@@ -189,10 +189,11 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     """Profile ``beta`` given the relative covariance ``T``; None if V is not positive definite."""
     q = cp.n_random
     M = np.eye(q) + T @ cp.ZtZ
-    sign, log_det = np.linalg.slogdet(M)
-    if np.any(sign <= 0):
+    inverse_and_log_det = _small_inverse(M)
+    if inverse_and_log_det is None:
         return None
-    C = np.linalg.solve(M, np.broadcast_to(T, M.shape))
+    M_inv, log_det = inverse_and_log_det
+    C = M_inv @ T
     C = 0.5 * (C + np.swapaxes(C, 1, 2))
     CZX = C @ cp.ZtX
     CZy = np.einsum("jab,jb->ja", C, cp.Zty)
@@ -209,6 +210,31 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
         return None
     z = cp.Zty - cp.ZtX @ beta
     return _Solution(C, float(log_det.sum()), A, A_chol, beta, r2, z)
+
+
+def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inverses and log-determinants of a stack of small matrices; None unless all dets > 0.
+
+    One and two random effects (the commonest models) use closed forms, which
+    avoid the per-call overhead of LAPACK on thousands of tiny matrices.
+    """
+    q = M.shape[1]
+    if q == 1:
+        det = M[:, 0, 0]
+        if np.any(det <= 0):
+            return None
+        return 1.0 / M, np.log(det)
+    if q == 2:
+        a, b, c, d = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
+        det = a * d - b * c
+        if np.any(det <= 0):
+            return None
+        inverse = np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+        return inverse, np.log(det)
+    sign, log_det = np.linalg.slogdet(M)
+    if np.any(sign <= 0):
+        return None
+    return np.linalg.inv(M), log_det
 
 
 def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -547,6 +573,7 @@ def fit_mixed_model(
     structure: CovarianceStructure,
     reml: bool = True,
     boundary_tol: float = 1e-4,
+    start: np.ndarray | None = None,
 ) -> EngineFit:
     """Fit a two-level LMM by REML or ML and verify that the answer is an optimum.
 
@@ -567,6 +594,9 @@ def fit_mixed_model(
     boundary_tol : float
         A diagonal element of the relative factor below this is a variance on
         the boundary (lme4's ``isSingular`` uses the same tolerance).
+    start : ndarray, optional
+        Starting ``theta`` (e.g. the fit of similar data, in a bootstrap); by
+        default a method-of-moments start. The optimum is verified either way.
 
     Returns
     -------
@@ -583,13 +613,22 @@ def fit_mixed_model(
     (True, 1.93)
     """
     with _SingleThreadedBlas():
-        return _fit(cp, structure, reml, boundary_tol)
+        return _fit(cp, structure, reml, boundary_tol, start)
 
 
 def _fit(
-    cp: CrossProducts, structure: CovarianceStructure, reml: bool, boundary_tol: float
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+    boundary_tol: float,
+    start: np.ndarray | None,
 ) -> EngineFit:
-    res, evaluations = _minimise(cp, structure, reml, _moment_start(cp, structure))
+    if start is None:
+        start = _moment_start(cp, structure)
+    else:
+        # A warm start on the boundary would stay stuck at a zero gradient: lift it off.
+        start = np.where(structure.on_diagonal, np.maximum(start, 1e-2), start)
+    res, evaluations = _minimise(cp, structure, reml, start)
     # Restart from the optimum (L-BFGS-B forgets its curvature), then from lme4's start.
     fallbacks: list[np.ndarray | None] = [None, structure.start()]
     for _ in range(6):

@@ -283,7 +283,7 @@ def bootstrap_lr_test(
     boot = np.full(n_boot, np.nan)
     started = time.perf_counter()
     with _SingleThreadedBlas():
-        for b in tqdm(range(n_boot), disable=not progress, desc="bootstrap", leave=False):
+        for b in tqdm(range(n_boot), disable=not progress, desc="bootstrap"):
             u = rng.standard_normal((J, q0)) @ root.T
             y = (
                 mean_sorted
@@ -294,11 +294,13 @@ def bootstrap_lr_test(
                 _with_outcome(ef0.cross_products, y, X_sorted, Z0_sorted, starts),
                 ef0.structure,
                 reml,
+                start=ef0.theta,
             )
             fit1 = fit_mixed_model(
                 _with_outcome(ef1.cross_products, y, X_sorted, Z1_sorted, starts),
                 ef1.structure,
                 reml,
+                start=ef1.theta,
             )
             if fit0.converged and fit1.converged:
                 lr = fit0.deviance - fit1.deviance
