@@ -18,3 +18,28 @@ def pytest_collectstart(collector):
             "application/javascript",
             "stderr",
         )
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    """Remember every skipped test: the course's suite must run all of its parts."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that skipped a test fails loudly: a skip hides a part that was not tested."""
+    if _SKIPPED and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say why a run with skipped tests fails."""
+    if _SKIPPED:
+        terminalreporter.write_line(
+            f"FAILED: {len(_SKIPPED)} test(s) were skipped, and this suite allows no skip: "
+            + ", ".join(_SKIPPED[:10]),
+            red=True,
+        )
