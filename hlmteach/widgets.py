@@ -118,6 +118,7 @@ class Explorer:
         self.formula = formula
         self._frames = {c: data[data["country"] == c] for c in COUNTRIES.values()}
         self._fits: dict[tuple[str, tuple[str, ...], str], HLMResult] = {}
+        self._figures: dict[tuple[ExplorerSetting, str], bytes] = {}
         self.previous: ExplorerSetting | None = None
 
     def fit(self, country: str, random_slopes: tuple[str, ...], method: str) -> HLMResult:
@@ -133,6 +134,21 @@ class Explorer:
                 covariance="vc",
             )
         return self._fits[key]
+
+    def figure_png(self, view: ExplorerView, kind: str = "school lines") -> bytes:
+        """The explorer's figure for ``view`` as PNG bytes, drawn once per setting and kind."""
+        key = (view.setting, kind)
+        if key not in self._figures:
+            import io
+
+            import matplotlib.pyplot as plt
+
+            fig = explorer_figure(view, kind)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            self._figures[key] = buffer.getvalue()
+        return self._figures[key]
 
     def view(self, setting: ExplorerSetting) -> ExplorerView:
         """Everything the explorer shows for ``setting``; remembers it as the previous one."""
@@ -238,7 +254,8 @@ def _show_figure(out: Any, draw: Callable[[], Any]) -> None:
             display(HTML(_error_html(error)))
             return
         display(fig)
-        plt.close(fig)
+        if isinstance(fig, plt.Figure):
+            plt.close(fig)
 
 
 def _figure_panel(controls: list, draw: Callable[[], Any], name: str) -> Any:
@@ -270,6 +287,7 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
         Display it in a notebook cell.
     """
     import ipywidgets as widgets
+    from IPython.display import Image
 
     from .data import load_timss
 
@@ -299,7 +317,7 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
             figure.clear_output()
             return
         tables.value = view.to_html()
-        _show_figure(figure, lambda: explorer_figure(view, figure_kind.value))
+        _show_figure(figure, lambda: Image(data=state.figure_png(view, figure_kind.value)))
 
     for control in (country, method, figure_kind, *slopes.values()):
         control.observe(update, names="value")

@@ -134,14 +134,11 @@ def main(repeats: int = 20) -> None:
 
 def explorer_latency() -> None:
     """Time each explorer toggle: the fits (first time only), tables and the figure as PNG."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from hlmteach.widgets import Explorer, ExplorerSetting, explorer_figure
+    from hlmteach.widgets import Explorer, ExplorerSetting
 
     explorer = Explorer(hlm.load_timss())
     settings = [
@@ -156,13 +153,11 @@ def explorer_latency() -> None:
         start = time.perf_counter()
         view = explorer.view(setting)
         view.to_html()
-        fig = explorer_figure(view, "school lines")
-        fig.savefig(io.BytesIO(), format="png")
-        plt.close(fig)
+        explorer.figure_png(view, "school lines")
         return time.perf_counter() - start
 
     toggle(settings[0])  # warm up imports and fonts
-    explorer._fits.clear()
+    explorer = Explorer(hlm.load_timss())
     print("\nExplorer toggle latency (table + figure rendered to PNG; budget 0.2 s)")
     for setting in settings:
         first = toggle(setting)
