@@ -412,6 +412,26 @@ class OLSResult:
             index=pd.Index(self.design.fixed_names, name="term"),
         )
 
+    def equations(self) -> str:
+        """The OLS model as a LaTeX equation."""
+        from .syntax import _latex_name
+
+        terms = [r"\beta_0"] + [
+            rf"\beta_{{{k}}}\,{_latex_name(n)}_i"
+            for k, n in enumerate(self.design.fixed_names[1:], start=1)
+        ]
+        return (
+            f"{_latex_name(self.design.outcome)}_i = "
+            + " + ".join(terms)
+            + r" + e_i,\quad e_i \sim N(0, \sigma^2)\ \text{independent}"
+        )
+
+    def code(self, language: str = "all") -> str:
+        """The same OLS model in SAS PROC REG, R and Python."""
+        from .syntax import ols_code
+
+        return ols_code(self.formula, language)
+
     def _repr_html_(self) -> str:
         from .tables import ols_html_report
 

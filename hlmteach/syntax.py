@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["model_code", "model_equations"]
+__all__ = ["model_code", "model_equations", "ols_code"]
 
 
 def _latex_name(name: str) -> str:
@@ -180,6 +180,50 @@ def model_code(
         f".fit(reml={method == 'REML'})"
     )
     chosen = {"sas": sas, "r": r, "python": py}
+    if language == "all":
+        return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in chosen.items())
+    if language not in chosen:
+        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
+    return chosen[language]
+
+
+def ols_code(formula: str, language: str = "all", data_name: str = "data") -> str:
+    """The code that fits an OLS model in SAS PROC REG, R and Python.
+
+    Parameters
+    ----------
+    formula : str
+        ``"outcome ~ predictors"`` with simple terms.
+    language : {"all", "sas", "r", "python"}
+        Which code to return.
+    data_name : str
+        The name of the data set in the code.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(ols_code("math ~ college + boy", language="sas"))
+    proc reg data=data;
+      model math = college boy;
+    run;
+    """
+    outcome, rhs = (s.strip() for s in formula.split("~", 1))
+    terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
+    chosen = {
+        "sas": f"proc reg data={data_name};\n  model {outcome} = {' '.join(terms)};\nrun;",
+        "r": f"fit <- lm({formula}, data = {data_name})\nsummary(fit)",
+        "python": (
+            "import hlmteach as hlm\n"
+            f"fit = hlm.fit_ols({data_name}, {formula!r})\n"
+            "fit\n\n"
+            "# statsmodels\n"
+            "import statsmodels.formula.api as smf\n"
+            f"smf.ols({formula!r}, {data_name}).fit().summary()"
+        ),
+    }
     if language == "all":
         return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in chosen.items())
     if language not in chosen:

@@ -119,7 +119,8 @@ def anova_table(fits: Mapping[str, HLMResult], digits: int = 4) -> pd.DataFrame:
             "Sample Size": {"Coefficient": f"{fit.n_obs}"},
             "N of Schools": {"Coefficient": f"{fit.n_groups}"},
         }
-        for label, value in fit.fit_stats.items():
+        # Pooled results over plausible values have no single likelihood to report.
+        for label, value in getattr(fit, "fit_stats", pd.Series(dtype=float)).items():
             rows[str(label)] = {"Coefficient": f"{value:.1f}"}
         blocks[name] = pd.DataFrame(rows).T
     return pd.concat(blocks, axis=1).fillna("")

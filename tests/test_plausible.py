@@ -219,3 +219,11 @@ def test_variance_on_the_boundary_in_some_plausible_values():
     assert len(result.warnings) == 1 and "pv3, pv5" in result.warnings[0]
     assert "Var(x) is on the boundary" in result.summary()
     assert "Note." in result._repr_html_()
+
+
+def test_anova_table_accepts_pooled_results():
+    import hlmteach as hlm
+
+    pooled = hlm.fit_plausible_values(hlm.load_timss(), "{pv} ~ 1", group="school", by="country")
+    table = hlm.tables.anova_table(pooled)
+    assert "ICC" in table.index and "-2 Res Log Likelihood" not in table.index

@@ -56,3 +56,13 @@ def test_python_code_is_valid_python():
 def test_unknown_language():
     with pytest.raises(ValueError, match="Unknown language 'stata'"):
         model_code("y ~ x", "g", [], language="stata")
+
+
+def test_ols_code_and_equation():
+    import hlmteach as hlm
+
+    ols = hlm.fit_ols(hlm.load_hsb(), "mathach ~ ses + sector")
+    assert "model mathach = ses sector;" in ols.code("sas")
+    assert "lm(mathach ~ ses + sector, data = data)" in ols.code("r")
+    compile(ols.code("python"), "<ols_code>", "exec")
+    assert r"\beta_{2}\,\text{sector}_i" in ols.equations()
