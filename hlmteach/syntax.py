@@ -96,6 +96,15 @@ def model_equations(
     return "\\begin{aligned}\n" + "\n".join(lines) + "\n\\end{aligned}"
 
 
+def _in_language(code: dict[str, str], language: str) -> str:
+    """One language's code, or all of them under headings."""
+    if language == "all":
+        return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in code.items())
+    if language not in code:
+        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
+    return code[language]
+
+
 def model_code(
     formula: str,
     group: str,
@@ -180,11 +189,7 @@ def model_code(
         f".fit(reml={method == 'REML'})"
     )
     chosen = {"sas": sas, "r": r, "python": py}
-    if language == "all":
-        return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in chosen.items())
-    if language not in chosen:
-        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
-    return chosen[language]
+    return _in_language(chosen, language)
 
 
 def ols_code(formula: str, language: str = "all", data_name: str = "data") -> str:
@@ -224,8 +229,4 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
             f"smf.ols({formula!r}, {data_name}).fit().summary()"
         ),
     }
-    if language == "all":
-        return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in chosen.items())
-    if language not in chosen:
-        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
-    return chosen[language]
+    return _in_language(chosen, language)
