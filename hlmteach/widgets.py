@@ -145,7 +145,13 @@ class Explorer:
 
             fig = explorer_figure(view, kind)
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            fig.savefig(
+                buffer,
+                format="png",
+                dpi=100,
+                bbox_inches="tight",
+                pil_kwargs={"compress_level": 1},  # fast to encode; size hardly matters here
+            )
             plt.close(fig)
             self._figures[key] = buffer.getvalue()
         return self._figures[key]
