@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "OLSResult": "models",
     "ByResults": "models",
     "lr_test": "inference",
-    "ModelInputError": "design",
+    "ModelInputError": "validation",
     "check": "exercises",
     "explorer": "widgets",
     "fit_plausible_values": "plausible",

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .validation import ModelInputError
+
 __all__ = [
     "Design",
     "ModelInputError",
@@ -24,10 +26,6 @@ __all__ = [
     "formula_variables",
     "varies_within_groups",
 ]
-
-
-class ModelInputError(ValueError):
-    """The data or the model specification cannot be fitted; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
