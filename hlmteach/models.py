@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import Design, ModelInputError, build_design
+from .design import Design, build_design
 from .engine import CovarianceStructure, CrossProducts, EngineFit, fit_mixed_model
 from .inference import between_within_df, fit_statistics, satterthwaite_df
+from .validation import ModelInputError, check_by_levels, require_columns, require_frame
 
 __all__ = ["ByResults", "HLMResult", "OLSResult", "fit_hlm", "fit_ols"]
 
@@ -474,19 +475,12 @@ class ByResults(Mapping[str, Any]):
 
 
 def _split_by(data: pd.DataFrame, by: str) -> dict[str, pd.DataFrame]:
-    if by not in data.columns:
-        raise ModelInputError(
-            f"The by= column {by!r} is not in the data; its columns are {list(data.columns)}."
-        )
-    groups = {
+    require_frame(data)
+    require_columns(data, [by], "by= argument")
+    check_by_levels(data[by], by)
+    return {
         str(level): part for level, part in data.groupby(by, observed=True, sort=True) if len(part)
     }
-    if data[by].isna().any():
-        raise ModelInputError(
-            f"The by= column {by!r} has missing values; fill or drop them so that every row "
-            "belongs to a group."
-        )
-    return groups
 
 
 def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResult | ByResults:
