@@ -17,7 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .validation import ModelInputError
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    check_formula_text,
+    check_group_ids,
+    numbers_stored_as_text,
+    require_columns,
+    require_frame,
+)
 
 __all__ = [
     "Design",
@@ -139,18 +147,13 @@ def formula_variables(formula: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _check_columns(data: pd.DataFrame, names: Sequence[str], role: str) -> None:
-    missing = [n for n in names if n not in data.columns]
-    if missing:
-        available = ", ".join(map(str, data.columns[:30]))
-        raise ModelInputError(
-            f"The {role} refers to column(s) {missing} that the data do not have. "
-            f"Check the spelling; the data's columns are: {available}."
-        )
-
-
 def _check_outcome(data: pd.DataFrame, outcome: str) -> None:
     column = data[outcome]
+    if numbers_stored_as_text(column):
+        raise ModelInputError(
+            f"The outcome {outcome!r} holds numbers stored as text (dtype {column.dtype}). "
+            f"Convert it with data[{outcome!r}] = pd.to_numeric(data[{outcome!r}]) and fit again."
+        )
     if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
         raise ModelInputError(
             f"The outcome {outcome!r} is not numeric (dtype {column.dtype}). A linear model "
@@ -166,6 +169,66 @@ def _check_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
             f"Column(s) {bad} contain infinite values. Replace them (for example with "
             "NaN, which drops those rows) before fitting."
         )
+
+
+def _factor_variables(formula: str) -> tuple[set[str], set[str]]:
+    """Right-hand-side variables used as numbers, and those used only inside ``C(...)``."""
+    import patsy
+
+    desc = patsy.ModelDesc.from_formula(formula)
+    as_number: set[str] = set()
+    as_category: set[str] = set()
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            code = factor.name()
+            names = set(formula_variables(f"_ ~ {code}")[1:])
+            (as_category if code.startswith("C(") else as_number).update(names)
+    return as_number, as_category - as_number
+
+
+def _check_predictor_types(data: pd.DataFrame, formula: str) -> None:
+    """Numbers stored as text would become one dummy per distinct value: refuse them."""
+    as_number, _ = _factor_variables(formula)
+    for name in sorted(as_number):
+        if numbers_stored_as_text(data[name]):
+            raise ModelInputError(
+                f"The predictor {name!r} holds numbers stored as text (dtype {data[name].dtype}); "
+                f"fitted as it is, each distinct value would become its own dummy variable. "
+                f"Convert it with data[{name!r}] = pd.to_numeric(data[{name!r}]), or write "
+                f"C({name}) if it really is a category."
+            )
+
+
+def _check_terms_kept(X_df: pd.DataFrame, formula: str) -> None:
+    """A term that yields no column (a one-level category) must not vanish silently."""
+    info = X_df.design_info
+    for term, columns in info.term_slices.items():
+        if columns.stop == columns.start:
+            raise ModelInputError(
+                f"The term {term.name()!r} of the formula {formula!r} has only one level in the "
+                "rows used, so it adds no column and would be dropped. Remove it from the formula, "
+                "or check the data (for example a filter that kept one category)."
+            )
+
+
+def _check_group_argument(group: object, outcome: str, variables: Sequence[str]) -> str:
+    if not isinstance(group, str):
+        raise ModelInputError(
+            f"The argument group must be the name of the column of school ids, such as "
+            f"group='school', not {type(group).__name__} ({group!r})."
+        )
+    if group == outcome:
+        raise ModelInputError(
+            f"The grouping column {group!r} is also the outcome; give the column of school ids."
+        )
+    if group in variables[1:]:
+        raise ModelInputError(
+            f"The grouping column {group!r} is also in the fixed part of the formula. With one "
+            f"fixed effect per {group} there is no {group}-to-{group} variance left to estimate. "
+            f"Remove {group!r} from the formula (fit_hlm already gives each {group} its random "
+            "intercept), or fit OLS with the dummies if you want fixed school effects."
+        )
+    return group
 
 
 def _rank_check(X: np.ndarray, names: list[str]) -> None:
@@ -230,40 +293,49 @@ def build_design(
 
     Examples
     --------
-    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7], "x": [0, 1, 0, 1, 1, 0],
-    ...                    "school": [1, 1, 2, 2, 3, 3]})
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7, 2, 4, 3], "x": [0, 1, 0, 1, 1, 0, 0, 1, 1],
+    ...                    "school": [1, 1, 1, 2, 2, 2, 3, 3, 3]})
     >>> d = build_design(df, "y ~ x", group="school", random=["x"])
     >>> d.fixed_names, d.random_names, d.n_groups
     (['Intercept', 'x'], ['Intercept', 'x'], 3)
     """
     import patsy
 
-    if not isinstance(data, pd.DataFrame):
-        raise ModelInputError(
-            f"The data must be a pandas DataFrame, not {type(data).__name__}; "
-            "wrap it with pd.DataFrame(...)."
-        )
-    if "~" not in formula:
-        raise ModelInputError(
-            f"The formula {formula!r} has no '~'; write it as 'outcome ~ predictors', "
-            "for example 'math ~ college + boy' or 'math ~ 1' for the intercept-only model."
-        )
+    require_frame(data)
+    check_formula_text(formula)
     try:
         variables = formula_variables(formula)
     except patsy.PatsyError as exc:
         raise ModelInputError(f"The formula {formula!r} cannot be read: {exc}") from exc
     outcome = formula.split("~", 1)[0].strip()
-    _check_columns(data, variables, "formula")
-    random = list(random)
+    require_columns(data, variables, "formula")
+    outcome_variables = formula_variables(f"{outcome} ~ 1")
+    on_both_sides = sorted(set(outcome_variables) & set().union(*_factor_variables(formula)))
+    if on_both_sides:
+        raise ModelInputError(
+            f"The formula {formula!r} has {on_both_sides} on both sides of '~': a variable "
+            "cannot predict itself. Remove it from the predictors."
+        )
+    random = as_term_list(random, "random")
     random_formula = " + ".join(["1", *random])
     random_vars = formula_variables("_ ~ " + random_formula)[1:] if random else []
-    _check_columns(data, random_vars, "random part")
+    require_columns(data, random_vars, "random part")
     if random and group is None:
         raise ModelInputError("Random slopes need a grouping column: pass group='school'.")
     if group is not None:
-        _check_columns(data, [group], "group argument")
+        _check_group_argument(group, outcome, variables)
+        require_columns(data, [group], "group argument")
+        if group in random_vars:
+            raise ModelInputError(
+                f"The grouping column {group!r} is listed in random=; random= takes the level-1 "
+                f"predictors whose slopes vary across the {group} units."
+            )
+        check_group_ids(data[group], group)
     if outcome in data.columns:
         _check_outcome(data, outcome)
+    _check_predictor_types(data, formula)
+    if random:
+        _check_predictor_types(data, "_ ~ " + random_formula)
     used = list(dict.fromkeys([*variables, *random_vars, *([group] if group else [])]))
     _check_finite(data, used)
 
@@ -281,11 +353,17 @@ def build_design(
         raise ModelInputError(
             f"The formula {formula!r} cannot be applied to the data: {exc}"
         ) from exc
-    y = y_df.iloc[:, 0].to_numpy(dtype=float)
     if y_df.shape[1] != 1:
         raise ModelInputError(
             f"The outcome {outcome!r} expands to {y_df.shape[1]} columns; it must be one numeric "
             "column (a categorical outcome needs a different model)."
+        )
+    y = y_df.iloc[:, 0].to_numpy(dtype=float)
+    if not np.isfinite(y).all():
+        raise ModelInputError(
+            f"The outcome {outcome!r} has {int((~np.isfinite(y)).sum())} value(s) that are not "
+            "finite numbers after its transformation (for example the log of 0 or of a negative "
+            "number). Drop or fix those rows first."
         )
     if np.ptp(y) == 0:
         raise ModelInputError(
@@ -296,6 +374,18 @@ def build_design(
     fixed_names = list(X_df.columns)
     if X.shape[1] == 0:
         raise ModelInputError("The model has no fixed effects; add at least an intercept ('~ 1').")
+    if not np.isfinite(X).all():
+        bad = [n for n, ok in zip(fixed_names, np.isfinite(X).all(axis=0), strict=True) if not ok]
+        raise ModelInputError(
+            f"The predictor(s) {bad} have values that are not finite numbers after their "
+            "transformation (for example the log of 0). Drop or fix those rows first."
+        )
+    _check_terms_kept(X_df, formula)
+    if X.shape[0] <= X.shape[1]:
+        raise ModelInputError(
+            f"The model has {X.shape[1]} fixed effects but only {X.shape[0]} rows with complete "
+            "data: it needs more rows than fixed effects. Use fewer predictors or more data."
+        )
     _rank_check(X, fixed_names)
 
     if group is None:
@@ -304,9 +394,9 @@ def build_design(
     codes, labels = pd.factorize(frame[group], sort=True)
     if labels.shape[0] < 2:
         raise ModelInputError(
-            f"Only {labels.shape[0]} school ({group}={labels[0]!r}) has complete data: a "
-            "multilevel model needs at least two schools (and many more for useful variance "
-            "estimates). Fit OLS instead, or check the grouping column."
+            f"Only 1 school ({group} = {labels[0]}) has complete data: a multilevel model needs "
+            f"at least two schools, distinct values of {group!r} (and many more for useful "
+            "variance estimates). Fit OLS instead, or check the grouping column."
         )
     Z, random_names = _random_design(random_formula, frame, X, fixed_names)
     within = varies_within_groups(Z, codes)
@@ -314,10 +404,10 @@ def build_design(
         if name != "Intercept" and not within[k]:
             raise ModelInputError(
                 f"The random slope of {name!r} cannot be estimated: {name!r} does not vary within "
-                f"any school (it is a school-level variable). Keep it as a fixed effect and remove "
-                f"it from random=."
+                f"any {group} (it is a {group}-level variable). Keep it as a fixed effect and "
+                f"remove it from random=."
             )
-    return Design(
+    design = Design(
         y,
         X,
         Z,
@@ -329,3 +419,35 @@ def build_design(
         n_dropped,
         frame.index,
     )
+    _check_identifiable(design, group)
+    return design
+
+
+def _check_identifiable(design: Design, group: str) -> None:
+    """Refuse models whose school variance cannot be told apart from the residual variance."""
+    J = design.n_groups
+    sizes = np.bincount(design.group_codes, minlength=J)
+    if sizes.max() == 1:
+        raise ModelInputError(
+            f"Every {group} has one row with complete data, so the variance between {group} "
+            f"units cannot be told apart from the residual variance. A two-level model needs "
+            f"several rows in at least some {group} units; check the grouping column, or fit OLS."
+        )
+    X, Z, codes = design.X, design.Z, design.group_codes
+    between = design.school_level
+    rank_between = int(np.linalg.matrix_rank(X[:, between])) if between.any() else 0
+    if rank_between >= J:
+        raise ModelInputError(
+            f"The fixed part has {rank_between} {group}-level parameters for {J} {group} units: "
+            f"one per {group}, so no {group}-to-{group} variance is left to estimate. Remove "
+            f"{group}-level predictors (or dummies of {group}) from the formula."
+        )
+    ZtZ = np.zeros((J, Z.shape[1], Z.shape[1]))
+    np.add.at(ZtZ, codes, Z[:, :, None] * Z[:, None, :])
+    ranks = np.linalg.matrix_rank(ZtZ, hermitian=True)
+    if int((sizes - ranks).sum()) <= 0:
+        raise ModelInputError(
+            f"No {group} has more rows than random effects ({len(design.random_names)}), so the "
+            f"{group}-level variances cannot be told apart from the residual variance. Use fewer "
+            "random slopes, or data with more rows per unit."
+        )

@@ -417,7 +417,8 @@ class EngineFit:
         est = self.covparm_estimates
         grads = np.full(est.shape + np.shape(function(self.G, self.sigma2)), np.nan)
         for k in np.flatnonzero(~self.on_boundary):
-            h = step * max(abs(est[k]), 1e-3)
+            # Steps relative to the parameter, with a floor in the data's own units (sigma2).
+            h = step * max(abs(est[k]), 1e-3 * est[-1])
             values = []
             for sign in (1.0, -1.0):
                 moved = est.copy()
@@ -463,7 +464,8 @@ def _observed_information(
     idx = np.flatnonzero(free)
     H = np.zeros((idx.size, idx.size))
     for a, k in enumerate(idx):
-        h = 1e-5 * max(abs(params[k]), 1e-3)
+        # Relative steps, with a floor in the data's own units (sigma2), not an absolute one.
+        h = 1e-5 * max(abs(params[k]), 1e-3 * params[-1])
         up, down = params.copy(), params.copy()
         up[k] += h
         down[k] -= h

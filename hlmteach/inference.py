@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .validation import ModelInputError, require_result
+
 if TYPE_CHECKING:
     from .engine import EngineFit
     from .models import HLMResult
@@ -151,7 +153,8 @@ def fit_statistics(
         {
             label: deviance,
             "AIC": deviance + 2 * d,
-            "AICC": deviance + 2 * d * n_star / (n_star - d - 1),
+            # With no more observations than parameters (plus one), AICC is not defined.
+            "AICC": deviance + 2 * d * n_star / (n_star - d - 1) if n_star > d + 1 else np.nan,
             "BIC": deviance + d * np.log(n_groups),
         },
         name="fit statistics",
@@ -177,6 +180,8 @@ class LikelihoodRatioTest:
         Whether the boundary mixture was used.
     method : str
         "REML" or "ML".
+    notes : tuple of str
+        Plain-words cautions, such as a model that is not a verified optimum.
     """
 
     statistic: float
@@ -185,6 +190,7 @@ class LikelihoodRatioTest:
     p_value_naive: float
     mixture: bool
     method: str
+    notes: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         ref = (
@@ -192,13 +198,16 @@ class LikelihoodRatioTest:
             if self.mixture
             else f"chi2({self.df})"
         )
-        return (
+        text = (
             f"Likelihood-ratio test ({self.method}): chi2 = {self.statistic:.3f}, "
             f"reference {ref}, p = {self.p_value:.4g}"
         )
+        return "\n".join([text, *(f"Note: {n}" for n in self.notes)])
 
     def _repr_html_(self) -> str:
-        return f"<p>{self}</p>"
+        import html
+
+        return "".join(f"<p>{html.escape(line)}</p>" for line in str(self).split("\n"))
 
 
 def _mixture_p(statistic: float, df: int) -> float:
@@ -235,17 +244,7 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
     >>> test.df, test.mixture
     (2, True)
     """
-    from .design import ModelInputError
-
-    if restricted.method != full.method:
-        raise ModelInputError(
-            "Both models must be fitted with the same method (REML or ML) to compare them."
-        )
-    if restricted.n_obs != full.n_obs:
-        raise ModelInputError(
-            f"The models use different students ({restricted.n_obs} vs {full.n_obs} rows): "
-            "a likelihood-ratio test needs the same data. Drop the incomplete rows first."
-        )
+    _check_comparable(restricted, full)
     same_fixed = list(restricted.fixed.index) == list(full.fixed.index)
     if full.method == "REML" and not same_fixed:
         raise ModelInputError(
@@ -260,6 +259,7 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
             "The second model must have more parameters than the first: pass the smaller model "
             "first and the larger second."
         )
+    _check_nested(restricted, full)
     statistic = restricted.deviance - full.deviance
     if statistic < -1e-4:
         raise ModelInputError(
@@ -270,8 +270,84 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
         )
     # Both optimisers stop within ~1e-8 of their optimum: a smaller difference is zero.
     statistic = 0.0 if statistic < 1e-6 else statistic
-    added_random = set(full.random_terms) - set(restricted.random_terms)
-    mixture = same_fixed and len(added_random) == 1
+    added_random = len(full.design.random_names) - len(restricted.design.random_names)
+    mixture = same_fixed and added_random == 1
     naive = float(stats.chi2.sf(statistic, extra))
     p = _mixture_p(statistic, extra) if mixture else naive
-    return LikelihoodRatioTest(statistic, extra, p, naive, mixture, full.method)
+    notes = tuple(
+        f"The {which} model is not a verified optimum ({fit.engine_fit.message}), so this test "
+        "may be wrong; simplify that model or check its data."
+        for which, fit in (("smaller", restricted), ("larger", full))
+        if not fit.converged
+    )
+    return LikelihoodRatioTest(statistic, extra, p, naive, mixture, full.method, notes)
+
+
+def _check_comparable(restricted: HLMResult, full: HLMResult) -> None:
+    """Both are single two-level fits, by the same method, of the same outcome, rows and schools."""
+    from .models import HLMResult
+
+    require_result(restricted, [HLMResult], "restricted")
+    require_result(full, [HLMResult], "full")
+    if restricted.method != full.method:
+        raise ModelInputError(
+            f"Both models must be fitted with the same method to compare them (restricted: "
+            f"{restricted.method}, full: {full.method}); refit one of them."
+        )
+    a, b = restricted.design, full.design
+    if a.outcome != b.outcome:
+        raise ModelInputError(
+            f"The models have different outcomes ({a.outcome!r} and {b.outcome!r}); a "
+            "likelihood-ratio test compares two models of the same outcome."
+        )
+    if a.n_obs != b.n_obs or not a.rows.equals(b.rows):
+        raise ModelInputError(
+            f"The models use different rows ({a.n_obs} and {b.n_obs} rows, or other row labels): "
+            "a likelihood-ratio test needs the same students. Drop the rows with a missing value "
+            "in any variable of either model, then fit both to that data."
+        )
+    if not np.array_equal(a.y, b.y):
+        raise ModelInputError(
+            f"The models were fitted to different values of the outcome {a.outcome!r} (the same "
+            "number of rows, but other data): fit both models to the same data frame."
+        )
+    if restricted.group != full.group or not np.array_equal(a.group_codes, b.group_codes):
+        raise ModelInputError(
+            f"The models group the students differently (group={restricted.group!r} and "
+            f"group={full.group!r}): a likelihood-ratio test needs the same grouping."
+        )
+
+
+def _within_span(columns: np.ndarray, basis: np.ndarray) -> bool:
+    """Whether every column of ``columns`` is a linear combination of the columns of ``basis``."""
+    coef, *_ = np.linalg.lstsq(basis, columns, rcond=None)
+    residual = columns - basis @ coef
+    scale = np.maximum(np.abs(columns).max(axis=0), 1e-300)
+    return bool(np.all(np.abs(residual).max(axis=0) <= 1e-8 * scale))
+
+
+def _check_nested(restricted: HLMResult, full: HLMResult) -> None:
+    """The smaller model must be a special case of the larger one."""
+    a, b = restricted.design, full.design
+    if not _within_span(a.X, b.X):
+        raise ModelInputError(
+            f"The models are not nested: the fixed part of the smaller model ({a.fixed_names}) is "
+            f"not contained in that of the larger one ({b.fixed_names}). A likelihood-ratio test "
+            "needs the smaller model to be a special case; compare non-nested models by AIC/BIC."
+        )
+    if not _within_span(a.Z, b.Z):
+        raise ModelInputError(
+            f"The models are not nested: the random part of the smaller model "
+            f"({a.random_names}) is not contained in that of the larger one ({b.random_names}). "
+            "Compare non-nested models by AIC or BIC instead."
+        )
+    if (
+        restricted.covariance_structure == "un"
+        and full.covariance_structure == "vc"
+        and len(a.random_names) > 1
+    ):
+        raise ModelInputError(
+            "The models are not nested: the smaller model has correlated random effects "
+            "(covariance='un') and the larger uncorrelated ones (covariance='vc'). Fit the "
+            "smaller model with covariance='vc', or the larger with 'un'."
+        )

@@ -23,7 +23,14 @@ from scipy import stats
 from .design import Design, build_design
 from .engine import CovarianceStructure, CrossProducts, EngineFit, fit_mixed_model
 from .inference import between_within_df, fit_statistics, satterthwaite_df
-from .validation import ModelInputError, check_by_levels, require_columns, require_frame
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    check_by_levels,
+    require_choice,
+    require_columns,
+    require_frame,
+)
 
 __all__ = ["ByResults", "HLMResult", "OLSResult", "fit_hlm", "fit_ols"]
 
@@ -32,7 +39,7 @@ _STRUCTURES = {"un": "un", "unstructured": "un", "vc": "vc", "diagonal": "vc"}
 
 
 def _check_method(method: str) -> str:
-    upper = str(method).upper()
+    upper = method.upper() if isinstance(method, str) else method
     if upper not in _METHODS:
         raise ModelInputError(
             f"Unknown method {method!r}; use 'REML' (the default, as SAS and HLM 8) or 'ML' "
@@ -229,6 +236,31 @@ class HLMResult:
                     f"more random variation than the data support; consider a simpler "
                     f"covariance structure (covariance='vc') or fixing {name!r}."
                 )
+        notes.extend(self._other_notes())
+        return notes
+
+    def _other_notes(self) -> list[str]:
+        """Notes on what the report cannot show as usual: missing SEs, AICC, slopes' means."""
+        notes: list[str] = []
+        covariance = self.covariance
+        no_se = covariance.index[~covariance["boundary"] & ~np.isfinite(covariance["se"])]
+        if len(no_se):
+            notes.append(
+                f"No standard error for {', '.join(no_se)}: the information matrix of the "
+                "covariance parameters is singular here, so their Wald tests are not available. "
+                "Use a likelihood-ratio test (hlm.boundary_lr_test) instead."
+            )
+        if not np.isfinite(self.fit_stats["AICC"]):
+            notes.append(
+                "AICC is not defined: the model has as many parameters as (or more than) the "
+                "observations it uses, minus one. Compare models by AIC or BIC."
+            )
+        no_mean = [n for n in self.design.random_names if n not in self.design.fixed_names]
+        if no_mean:
+            notes.append(
+                f"The random slope(s) of {no_mean} have no fixed effect in the formula, so their "
+                "average across schools is fixed at 0. Add them to the formula to estimate it."
+            )
         return notes
 
     # -- school level ------------------------------------------------------------------------
@@ -565,14 +597,10 @@ def fit_hlm(
     149
     """
     method = _check_method(method)
-    kind = _STRUCTURES.get(str(covariance).lower())
-    if kind is None:
-        raise ModelInputError(
-            f"Unknown covariance {covariance!r}; use 'un' (unstructured) or 'vc' "
-            "(uncorrelated variance components)."
-        )
-    if engine not in ("hlmteach", "statsmodels"):
-        raise ModelInputError(f"Unknown engine {engine!r}; use 'hlmteach' or 'statsmodels'.")
+    kind = require_choice(covariance, _STRUCTURES, "covariance", normalise=str.lower)
+    kind = _STRUCTURES[kind]
+    require_choice(engine, ("hlmteach", "statsmodels"), "engine")
+    random = as_term_list(random, "random")
     if by is not None:
         return ByResults(
             by,

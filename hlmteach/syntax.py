@@ -7,9 +7,13 @@ fits it in each of those tools.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["model_code", "model_equations", "ols_code"]
+from .validation import ModelInputError
+
+__all__ = ["SASTerms", "model_code", "model_equations", "ols_code", "sas_model_terms"]
 
 
 def _latex_name(name: str) -> str:
@@ -96,12 +100,106 @@ def model_equations(
     return "\\begin{aligned}\n" + "\n".join(lines) + "\n\\end{aligned}"
 
 
+@dataclass(frozen=True)
+class SASTerms:
+    """The right-hand side of a formula as SAS writes it.
+
+    Attributes
+    ----------
+    model : str
+        The MODEL statement's effects, every term spelled out (``ses female ses*female``).
+    classes : list of str
+        Variables used as categories (``C(x)``), for the CLASS statement.
+    derived : dict of str to str
+        New SAS variables for transformed columns (``np.log(size)``), to compute first.
+    intercept : bool
+        Whether the model has an intercept (SAS's ``noint`` otherwise).
+    """
+
+    model: str
+    classes: list[str]
+    derived: dict[str, str]
+    intercept: bool
+
+    def data_step(self, data_name: str) -> str:
+        """A DATA step computing the derived variables, or an empty string."""
+        if not self.derived:
+            return ""
+        lines = "".join(
+            f"  {name} = {expression};  /* check the translation */\n"
+            for name, expression in self.derived.items()
+        )
+        return f"data {data_name};\n  set {data_name};\n{lines}run;\n\n"
+
+
+_SAS_FUNCTIONS = {"np.log": "log", "np.exp": "exp", "np.sqrt": "sqrt", "np.abs": "abs"}
+
+
+def _sas_factor(code: str, classes: list[str], derived: dict[str, str]) -> str:
+    categorical = re.fullmatch(r"C\(\s*(\w+)\s*(,.*)?\)", code)
+    if categorical:
+        classes.append(categorical.group(1))
+        return categorical.group(1)
+    if re.fullmatch(r"\w+", code):
+        return code
+    name = re.sub(r"\W+", "_", code).strip("_")
+    expression = code
+    for python, sas in _SAS_FUNCTIONS.items():
+        expression = expression.replace(python + "(", sas + "(")
+    derived[name] = re.sub(r"^I\((.*)\)$", r"\1", expression)
+    return name
+
+
+def _r_formula(rhs: str) -> str:
+    """Patsy's spellings that R writes differently: ``C(x)`` is ``factor(x)``, ``np.log`` is ``log``."""
+    return re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs))
+
+
+def sas_model_terms(formula: str) -> SASTerms:
+    """Translate a formula's right-hand side into SAS MODEL-statement effects.
+
+    Patsy's ``a*b`` means ``a + b + a:b``; in SAS ``a*b`` is the interaction
+    alone. Every term is therefore written out, interactions as ``a*b``.
+
+    Parameters
+    ----------
+    formula : str
+        A patsy formula.
+
+    Returns
+    -------
+    SASTerms
+
+    Examples
+    --------
+    >>> sas_model_terms("mathach ~ ses*female + C(sector)").model
+    'ses female ses*female sector'
+    >>> sas_model_terms("y ~ np.log(x) - 1").derived, sas_model_terms("y ~ x - 1").intercept
+    ({'np_log_x': 'log(x)'}, False)
+    """
+    import patsy
+
+    desc = patsy.ModelDesc.from_formula(formula)
+    classes: list[str] = []
+    derived: dict[str, str] = {}
+    effects: list[str] = []
+    intercept = False
+    for term in desc.rhs_termlist:
+        if not term.factors:
+            intercept = True
+            continue
+        effects.append("*".join(_sas_factor(f.name(), classes, derived) for f in term.factors))
+    return SASTerms(" ".join(effects), list(dict.fromkeys(classes)), derived, intercept)
+
+
 def _in_language(code: dict[str, str], language: str) -> str:
     """One language's code, or all of them under headings."""
     if language == "all":
         return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in code.items())
     if language not in code:
-        raise ValueError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
+        raise ModelInputError(
+            f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'."
+        )
     return code[language]
 
 
@@ -147,19 +245,22 @@ def model_code(
     outcome, rhs = (s.strip() for s in formula.split("~", 1))
     terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
     random = list(random)
-    sas_model = " ".join(t.replace(":", "*") for t in terms)
+    sas_terms = sas_model_terms(formula)
     sas_method = "" if method == "REML" else " method=ml"
     sas_type = (" type=un" if covariance == "un" else " type=vc") if random else ""
+    sas_options = ["solution", "ddfm=bw", *([] if sas_terms.intercept else ["noint"])]
     sas = (
-        f"proc mixed data={data_name} covtest noclprint{sas_method};\n"
-        f"  class {group};\n"
-        f"  model {outcome} = {sas_model}{' ' if sas_model else ''}/ solution ddfm=bw;\n"
+        sas_terms.data_step(data_name)
+        + f"proc mixed data={data_name} covtest noclprint{sas_method};\n"
+        f"  class {' '.join([group, *sas_terms.classes])};\n"
+        f"  model {outcome} = {sas_terms.model}{' ' if sas_terms.model else ''}"
+        f"/ {' '.join(sas_options)};\n"
         f"  random {' '.join(['intercept', *random])} / subject={group}{sas_type} solution;\n"
         f"run;"
     )
     bar = "|" if covariance == "un" or not random else "||"
     r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
-    r_fixed = " + ".join(terms) if terms else "1"
+    r_fixed = _r_formula(" + ".join(terms)) if terms else "1"
     r = (
         "library(lmerTest)\n"
         f"fit <- lmer({outcome} ~ {r_fixed} + {r_random}, data = {data_name}, "
@@ -215,11 +316,24 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
       model math = college boy;
     run;
     """
-    outcome, rhs = (s.strip() for s in formula.split("~", 1))
-    terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
+    outcome = formula.split("~", 1)[0].strip()
+    sas_terms = sas_model_terms(formula)
+    if sas_terms.classes or "*" in sas_terms.model or not sas_terms.intercept:
+        # PROC REG takes numeric columns only: categories and products need PROC GLM.
+        options = " / solution" + ("" if sas_terms.intercept else " noint")
+        classes = f"  class {' '.join(sas_terms.classes)};\n" if sas_terms.classes else ""
+        sas = (
+            f"{sas_terms.data_step(data_name)}proc glm data={data_name};\n{classes}"
+            f"  model {outcome} = {sas_terms.model}{options};\nrun;"
+        )
+    else:
+        sas = (
+            f"{sas_terms.data_step(data_name)}proc reg data={data_name};\n"
+            f"  model {outcome} = {sas_terms.model};\nrun;"
+        )
     chosen = {
-        "sas": f"proc reg data={data_name};\n  model {outcome} = {' '.join(terms)};\nrun;",
-        "r": f"fit <- lm({formula}, data = {data_name})\nsummary(fit)",
+        "sas": sas,
+        "r": f"fit <- lm({_r_formula(formula)}, data = {data_name})\nsummary(fit)",
         "python": (
             "import hlmteach as hlm\n"
             f"fit = hlm.fit_ols({data_name}, {formula!r})\n"
