@@ -151,7 +151,7 @@ def _sas_factor(code: str, classes: list[str], derived: dict[str, str]) -> str:
 
 
 def _r_formula(rhs: str) -> str:
-    """Patsy's spellings that R writes differently: ``C(x)`` is ``factor(x)``, ``np.log`` is ``log``."""
+    """Patsy spellings that R writes otherwise: ``C(x)`` is ``factor(x)``, ``np.log`` is ``log``."""
     return re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs))
 
 
@@ -197,9 +197,7 @@ def _in_language(code: dict[str, str], language: str) -> str:
     if language == "all":
         return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in code.items())
     if language not in code:
-        raise ModelInputError(
-            f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'."
-        )
+        raise ModelInputError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
     return code[language]
 
 

@@ -55,7 +55,8 @@ def require_frame(data: object, argument: str = "data") -> pd.DataFrame:
     >>> require_frame([1, 2])
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The argument data must be a pandas DataFrame, not list; wrap it with pd.DataFrame(...).
+    hlmteach.validation.ModelInputError: The argument data must be a pandas DataFrame, not
+    list; wrap it with pd.DataFrame(...).
     """
     if not isinstance(data, pd.DataFrame):
         raise ModelInputError(
@@ -84,7 +85,8 @@ def require_columns(data: pd.DataFrame, names: Iterable[str], role: str) -> None
     >>> require_columns(pd.DataFrame({"a": [1]}), ["a", "b"], "formula")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The formula refers to column(s) ['b'] that the data do not have. Check the spelling; the data's columns are: a.
+    hlmteach.validation.ModelInputError: The formula refers to column(s) ['b'] that the data
+    do not have. Check the spelling; the data's columns are: a.
     """
     missing = [n for n in names if n not in data.columns]
     if missing:
@@ -129,7 +131,8 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
     >>> require_numeric_column(pd.DataFrame({"x": ["1", "2"]}), "x", "variable to centre")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The variable to centre 'x' holds numbers stored as text (dtype object). Convert it with data['x'] = pd.to_numeric(data['x']) and try again.
+    hlmteach.validation.ModelInputError: The variable to centre 'x' holds numbers stored as
+    text (dtype object). Convert it with data['x'] = pd.to_numeric(data['x']) and try again.
     """
     require_columns(data, [column], role)
     values = data[column]
@@ -171,7 +174,11 @@ def check_formula_text(formula: object, argument: str = "formula") -> str:
     >>> check_formula_text("mathach ~ ses + (1 | school)")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The formula 'mathach ~ ses + (1 | school)' uses lme4/nlme's '(term | group)' random-effect syntax, which hlmteach does not read: write the fixed part only and give the school and the random slopes as arguments, for example fit_hlm(data, 'mathach ~ ses', group='school', random=['ses']) for lme4's mathach ~ ses + (ses | school).
+    hlmteach.validation.ModelInputError: The formula 'mathach ~ ses + (1 | school)' uses
+    lme4/nlme's '(term | group)' random-effect syntax, which hlmteach does not read: write
+    the fixed part only and give the school and the random slopes as arguments, for example
+    fit_hlm(data, 'mathach ~ ses', group='school', random=['ses']) for lme4's mathach ~ ses
+    + (ses | school).
     """
     if not isinstance(formula, str):
         raise ModelInputError(
@@ -266,7 +273,9 @@ def check_group_ids(column: pd.Series, name: str) -> None:
     >>> check_group_ids(pd.Series([1, "1", 2]), "school")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The grouping column 'school' mixes numbers and text (for example 1 and '1'), so the same school may appear under two ids. Make the ids one kind, for example data['school'] = data['school'].astype(str).
+    hlmteach.validation.ModelInputError: The grouping column 'school' mixes numbers and text
+    (for example 1 and '1'), so the same school may appear under two ids. Make the ids one
+    kind, for example data['school'] = data['school'].astype(str).
     """
     values = column.dropna()
     if values.shape[0] == 0 or values.dtype != object:
@@ -303,7 +312,9 @@ def check_integer_ids(values: pd.Series, name: str) -> pd.Series:
     >>> check_integer_ids(pd.Series([1.5, 1.7]), "IDSCHOOL")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The id column 'IDSCHOOL' has 2 value(s) that are not whole numbers (such as 1.5 and 1.7). Turning them into integer ids would merge different schools; check the file, or keep the ids as text.
+    hlmteach.validation.ModelInputError: The id column 'IDSCHOOL' has 2 value(s) that are
+    not whole numbers (such as 1.5 and 1.7). Turning them into integer ids would merge
+    different schools; check the file, or keep the ids as text.
     """
     numeric = pd.to_numeric(values, errors="coerce")
     bad_text = values.notna() & numeric.isna()
@@ -332,7 +343,10 @@ def check_by_levels(column: pd.Series, name: str) -> None:
     >>> check_by_levels(pd.Series([1, "1"]), "country")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The by= column 'country' has levels that look the same as text (1 and '1'), so their fits would share one label and one of them would be lost. Make the levels one kind, for example data['country'] = data['country'].astype(str).
+    hlmteach.validation.ModelInputError: The by= column 'country' has levels that look the
+    same as text (1 and '1'), so their fits would share one label and one of them would be
+    lost. Make the levels one kind, for example data['country'] =
+    data['country'].astype(str).
     """
     if column.isna().any():
         raise ModelInputError(
@@ -386,7 +400,7 @@ def _real(value: object, argument: str) -> float:
 
 
 def require_positive(value: object, argument: str, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float if it is a positive (or, with ``allow_zero``, non-negative) number.
+    """Return ``value`` as a float if it is positive (or, with ``allow_zero``, not negative).
 
     Examples
     --------
@@ -410,7 +424,8 @@ def require_probability(value: object, argument: str) -> float:
     >>> require_probability(95, "level")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The argument level must lie strictly between 0 and 1 (for example 0.95), not 95.
+    hlmteach.validation.ModelInputError: The argument level must lie strictly between 0 and
+    1 (for example 0.95), not 95.
     """
     number = _real(value, argument)
     if not 0 < number < 1:
@@ -429,7 +444,8 @@ def require_integer(value: object, argument: str, minimum: int = 1) -> int:
     >>> require_integer(2.5, "n_boot")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The argument n_boot must be a whole number of at least 1, not 2.5.
+    hlmteach.validation.ModelInputError: The argument n_boot must be a whole number of at
+    least 1, not 2.5.
     """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if not ok or int(value) < minimum:  # type: ignore[call-overload]
@@ -447,7 +463,8 @@ def require_result(value: object, kinds: Sequence[type], argument: str) -> None:
     >>> require_result({"Korea": 1}, [int], "fit")
     Traceback (most recent call last):
     ...
-    hlmteach.validation.ModelInputError: The argument fit must be one fitted model (int), not dict. A fit with by= holds one model per level: pick one, for example fits['USA'].
+    hlmteach.validation.ModelInputError: The argument fit must be one fitted model (int),
+    not dict. A fit with by= holds one model per level: pick one, for example fits['USA'].
     """
     if isinstance(value, tuple(kinds)):
         return
