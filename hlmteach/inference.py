@@ -109,7 +109,9 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     acov = fit.covparm_cov[np.ix_(free, free)]
     v = np.diag(fit.cov_beta)
     denom = np.einsum("kp,kl,lp->p", g, acov, g)
-    return 2.0 * v**2 / denom
+    # Undefined (NaN) where the covariance parameters carry no information about v.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2.0 * v**2 / denom, np.nan)
 
 
 def fit_statistics(

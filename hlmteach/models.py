@@ -179,7 +179,9 @@ class HLMResult:
         names = self.design.random_names
         labels = [_covparm_label(names, i) for i in fit.covparm_index]
         est = fit.covparm_estimates
-        se = np.sqrt(np.diag(fit.covparm_cov))
+        # A variance estimate with no positive information has no standard error (NaN).
+        variance = np.diag(fit.covparm_cov)
+        se = np.sqrt(np.where(variance > 0, variance, np.nan))
         z = est / se
         is_variance = np.array([i is None or i[0] == i[1] for i in fit.covparm_index])
         p = np.where(is_variance, stats.norm.sf(z), 2.0 * stats.norm.sf(np.abs(z)))
