@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from .validation import (
     check_formula_text,
     check_group_ids,
     numbers_stored_as_text,
+    require_column_name,
     require_columns,
     require_frame,
 )
@@ -212,11 +214,7 @@ def _check_terms_kept(X_df: pd.DataFrame, formula: str) -> None:
 
 
 def _check_group_argument(group: object, outcome: str, variables: Sequence[str]) -> str:
-    if not isinstance(group, str):
-        raise ModelInputError(
-            f"The argument group must be the name of the column of school ids, such as "
-            f"group='school', not {type(group).__name__} ({group!r})."
-        )
+    require_column_name(group, "group", "group='school'")
     if group == outcome:
         raise ModelInputError(
             f"The grouping column {group!r} is also the outcome; give the column of school ids."
@@ -348,7 +346,12 @@ def build_design(
             f"{used}: every row has a missing value. Check the columns for NaNs."
         )
     try:
-        y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
+        # A transformation such as np.log(0) warns; the values it gives are checked below.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y_df, X_df = patsy.dmatrices(
+                formula, frame, return_type="dataframe", NA_action="raise"
+            )
     except patsy.PatsyError as exc:
         raise ModelInputError(
             f"The formula {formula!r} cannot be applied to the data: {exc}"

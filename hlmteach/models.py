@@ -28,6 +28,7 @@ from .validation import (
     as_term_list,
     check_by_levels,
     require_choice,
+    require_column_name,
     require_columns,
     require_frame,
 )
@@ -510,6 +511,7 @@ class ByResults(Mapping[str, Any]):
 
 def _split_by(data: pd.DataFrame, by: str) -> dict[str, pd.DataFrame]:
     require_frame(data)
+    require_column_name(by, "by", "by='country'")
     require_columns(data, [by], "by= argument")
     check_by_levels(data[by], by)
     return {
@@ -603,6 +605,7 @@ def fit_hlm(
     kind = _STRUCTURES[kind]
     require_choice(engine, ("hlmteach", "statsmodels"), "engine")
     random = as_term_list(random, "random")
+    require_column_name(group, "group", "group='school'")
     if by is not None:
         return ByResults(
             by,

@@ -33,6 +33,7 @@ __all__ = [
     "check_integer_ids",
     "numbers_stored_as_text",
     "require_choice",
+    "require_column_name",
     "require_columns",
     "require_frame",
     "require_integer",
@@ -75,6 +76,25 @@ def require_frame(data: object, argument: str = "data") -> pd.DataFrame:
             "each column has its own name."
         )
     return data
+
+
+def require_column_name(value: object, argument: str, example: str) -> str:
+    """Return ``value`` if it is a column name (a string); raise otherwise.
+
+    Examples
+    --------
+    >>> require_column_name(["school"], "group", "group='school'")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument group must be the name of one column, such
+    as group='school', not list (['school']).
+    """
+    if not isinstance(value, str):
+        raise ModelInputError(
+            f"The argument {argument} must be the name of one column, such as {example}, not "
+            f"{type(value).__name__} ({value!r})."
+        )
+    return value
 
 
 def require_columns(data: pd.DataFrame, names: Iterable[str], role: str) -> None:
