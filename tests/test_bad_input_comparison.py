@@ -77,7 +77,8 @@ def test_same_grouping_name_other_schools(hsb, fits):
 def test_non_nested_random_parts(fits):
     a = fits(random=["ses"])
     b = fits(random=["female", "minority"])
-    with pytest.raises(ModelInputError, match=r"not nested: the random part.*\['Intercept', 'ses'\]"):
+    pattern = r"not nested: the random part.*\['Intercept', 'ses'\]"
+    with pytest.raises(ModelInputError, match=pattern):
         hlm.lr_test(a, b)
 
 

@@ -115,9 +115,7 @@ def test_one_level_category_is_not_dropped(hsb, term):
 def test_category_left_with_one_level_after_missing_rows(hsb):
     data = hsb.assign(kind=np.where(hsb.index < 100, "rare", "common"))
     data.loc[data.index < 100, "ses"] = np.nan
-    _refused(
-        lambda d: hlm.fit_ols(d, "mathach ~ ses + kind"), data, r"term 'kind'.*only one level"
-    )
+    _refused(lambda d: hlm.fit_ols(d, "mathach ~ ses + kind"), data, r"term 'kind'.*only one level")
 
 
 def test_random_as_a_string_is_one_term(hsb):
@@ -212,9 +210,7 @@ def test_school_ids_differing_by_spaces(hsb):
 def test_non_integer_school_ids_are_kept_apart():
     """fit_hlm never truncates ids: 1.5 and 1.7 are two schools."""
     rng = np.random.default_rng(4)
-    data = pd.DataFrame(
-        {"y": rng.normal(size=40), "school": np.repeat([1.5, 1.7, 2.5, 3.5], 10)}
-    )
+    data = pd.DataFrame({"y": rng.normal(size=40), "school": np.repeat([1.5, 1.7, 2.5, 3.5], 10)})
     fit = hlm.fit_hlm(data, "y ~ 1", group="school")
     assert fit.n_groups == 4
     assert list(fit.design.group_labels) == [1.5, 1.7, 2.5, 3.5]

@@ -23,8 +23,8 @@ def _show_everything(fit) -> None:
         str(fit)
         fit._repr_html_()
         fit.fixed_effects("satterthwaite")
-        fit.random_effects
-        fit.school_reliability
+        assert fit.random_effects.shape[0] == fit.n_groups * len(fit.design.random_names)
+        assert fit.school_reliability.shape[0] == fit.n_groups
         fit.school_coefficients()
         fit.code()
         fit.equations()
