@@ -17,19 +17,36 @@ Every new column is recorded in ``frame.attrs["centering"]`` (a dict from the
 new column to a sentence such as "college centred around its school mean
 (group-mean centring by school)"), so a fitted model can state each variable's
 centring, as HLM 8 does; :func:`describe_centering` reads it back.
+
+Nothing is overwritten or lost silently. A new column never replaces a column of
+the data unless it is the same centring made again (re-running a notebook cell)
+or ``overwrite=True`` is passed; the source, school and ``by=`` columns are never
+replaced. Rows that get no value because their school (or ``by=``) id is
+missing are counted in ``frame.attrs["centering_missing"]`` and in the record's
+sentence.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import ModelInputError
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    check_group_ids,
+    require_choice,
+    require_column_name,
+    require_columns,
+    require_frame,
+    require_numeric_column,
+)
 
 if TYPE_CHECKING:
     from .models import HLMResult
@@ -85,33 +102,83 @@ class CenteringSpec:
         return f"school mean of {self.source} (mean over the students of each {self.group})"
 
 
-def _check(data: pd.DataFrame, columns: Sequence[str | None]) -> None:
-    if not isinstance(data, pd.DataFrame):
+def _require_flag(value: object, argument: str) -> bool:
+    """Return ``value`` if it is True or False; a string such as "no" would read as True."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ModelInputError(
-            f"The data must be a pandas DataFrame, not {type(data).__name__}; "
-            "wrap it with pd.DataFrame(...)."
+            f"The argument {argument} must be True or False, not {type(value).__name__} "
+            f"({value!r})."
         )
-    missing = [c for c in columns if c is not None and c not in data.columns]
-    if missing:
-        raise ModelInputError(
-            f"Column(s) {missing} are not in the data; its columns are {list(data.columns)[:30]}."
-        )
-    for c in columns:
-        if c is not None and c == columns[0] and not pd.api.types.is_numeric_dtype(data[c]):
+    return bool(value)
+
+
+def _check_inputs(
+    data: object, column: object, ids: dict[str, object], role: str = "variable to centre"
+) -> pd.DataFrame:
+    """The frame, a numeric ``column``, and school/by columns that exist and are unambiguous."""
+    frame = require_frame(data)
+    require_column_name(column, "column", "column='ses'")
+    require_numeric_column(frame, column, role)
+    for argument, name in ids.items():
+        if name is None:
+            continue
+        require_column_name(name, argument, f"{argument}='school'")
+        require_columns(frame, [name], f"{argument} argument")
+        if name == column:
             raise ModelInputError(
-                f"Column {c!r} is not numeric (dtype {data[c].dtype}); only numeric predictors "
-                "can be centred. Make a 0/1 dummy for a category first."
+                f"The argument {argument} names {name!r}, the column being centred; pass the "
+                "school column (or the country column for by=), not the variable itself."
             )
+        check_group_ids(frame[name], name)
+    return frame
 
 
-def _record(frame: pd.DataFrame, name: str, spec: CenteringSpec) -> None:
+def _check_new_name(data: pd.DataFrame, name: object, spec: CenteringSpec, overwrite: bool) -> str:
+    """Refuse a new column name that would replace data the user did not ask to replace."""
+    require_column_name(name, "name", "name='ses_c'")
+    if not name.strip():
+        raise ModelInputError("The argument name is empty; give the new column a name.")
+    protected = {spec.source: "the column being centred", spec.group: "the school column"}
+    protected[spec.by] = "the by= column"
+    if name in protected:
+        raise ModelInputError(
+            f"The argument name={name!r} is {protected[name]}; replacing it would destroy the "
+            f"values the new column is computed from. Choose another name, such as "
+            f"name='{spec.source}_c'."
+        )
+    remade = str(data.attrs.get("centering", {}).get(name, "")).startswith(spec.describe())
+    if name in data.columns and not (overwrite or remade):
+        raise ModelInputError(
+            f"The data already have a column {name!r}; it would be replaced. Choose another "
+            f"name= (for example name='{name}_2'), or pass overwrite=True to replace it."
+        )
+    return name
+
+
+def _without_id(data: pd.DataFrame, column: str, ids: Sequence[str | None]) -> int:
+    """Rows that have a value of ``column`` but no school (or by=) id, so get no centred value."""
+    present = [c for c in ids if c is not None]
+    if not present:
+        return 0
+    return int((data[column].notna() & data[present].isna().any(axis=1)).sum())
+
+
+def _record(frame: pd.DataFrame, name: str, spec: CenteringSpec, n_without_id: int) -> None:
     record = dict(frame.attrs.get("centering", {}))
-    record[name] = spec.describe()
+    missing = dict(frame.attrs.get("centering_missing", {}))
+    sentence = spec.describe()
+    if n_without_id:
+        ids = " or ".join(f"{c}" for c in (spec.group, spec.by) if c is not None)
+        sentence += f"; {n_without_id} row(s) with no {ids} id get no value"
+    record[name] = sentence
+    missing[name] = n_without_id
     frame.attrs["centering"] = record
+    frame.attrs["centering_missing"] = missing
 
 
 def _group_means(data: pd.DataFrame, column: str, group: str) -> pd.Series:
-    return data.groupby(group, observed=True, sort=False)[column].transform("mean")
+    values = data[column].astype(float)
+    return values.groupby(data[group], observed=True, sort=False).transform("mean")
 
 
 def center(
@@ -122,6 +189,7 @@ def center(
     name: str | None = None,
     by: str | None = None,
     inplace: bool = False,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Add a grand-mean or group-mean centred copy of a column.
 
@@ -145,19 +213,33 @@ def center(
         on its own).
     inplace : bool
         Add the column to ``data`` itself instead of to a copy.
+    overwrite : bool
+        Allow ``name`` to replace an existing column. Without it an existing
+        column is replaced only when it is the same centring made again (its
+        record in ``attrs["centering"]`` says so, as after re-running a cell).
+        The source, school and ``by`` columns are never replaced.
 
     Returns
     -------
     DataFrame
         A copy of ``data`` (or ``data`` itself if ``inplace``) with the new
-        column, recorded in ``attrs["centering"]``.
+        column, recorded in ``attrs["centering"]``; ``attrs["centering_missing"]``
+        counts, for each new column, the rows that have a value but no school
+        (or ``by``) id and so get no centred value.
+
+    Raises
+    ------
+    ModelInputError
+        For a missing or non-numeric column (numbers stored as text included),
+        an unknown ``kind``, ``group`` without ``kind="group"``, or a ``name``
+        that would replace a column.
 
     Notes
     -----
     Means are over the rows where ``column`` is not missing; rows with a
-    missing value get a missing centred value. Centre on the rows you analyse:
-    drop incomplete rows first if other model variables are missing, or the
-    mean includes students the model does not use.
+    missing value (or a missing school id) get a missing centred value.
+    Centre on the rows you analyse: drop incomplete rows first if other model
+    variables are missing, or the mean includes students the model does not use.
 
     Examples
     --------
@@ -168,29 +250,42 @@ def center(
     [-1.0, 1.0, -2.0, 2.0]
     >>> "ses_cgm" in df.columns  # the input is unchanged
     False
+    >>> center(df, "ses", name="school")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The data already have a column 'school'; it would be
+    replaced. Choose another name= (for example name='school_2'), or pass overwrite=True to
+    replace it.
     """
-    if kind not in _KINDS:
-        raise ModelInputError(
-            f"Unknown centring kind {kind!r}; use 'grand' (grand-mean) or 'group' (group-mean)."
-        )
+    kind = require_choice(kind, _KINDS, "centring kind", normalise=str.lower)
     if kind == "group" and group is None:
         raise ModelInputError("Group-mean centring needs the school column: pass group='school'.")
     if kind == "group" and by is not None:
         raise ModelInputError(
             "by= applies to grand-mean centring only; school means are already within country."
         )
-    _check(data, [column, group if kind == "group" else None, by])
-    out = data if inplace else data.copy()
-    if name is None:
-        name = f"{column}_{'cgm' if kind == 'grand' else 'cwc'}"
+    if kind == "grand" and group is not None:
+        raise ModelInputError(
+            f"group={group!r} is used by group-mean centring only, but kind='grand': pass "
+            "kind='group' to centre around each school's mean, or leave out group= for "
+            "grand-mean centring."
+        )
+    data = _check_inputs(data, column, {"group": group, "by": by})
+    inplace = _require_flag(inplace, "inplace")
+    overwrite = _require_flag(overwrite, "overwrite")
+    spec = CenteringSpec(column, kind, group, by)
+    name = f"{column}_{'cgm' if kind == 'grand' else 'cwc'}" if name is None else name
+    name = _check_new_name(data, name, spec, overwrite)
+    values = data[column].astype(float)
     if kind == "group":
         means = _group_means(data, column, group)
     elif by is not None:
-        means = data.groupby(by, observed=True, sort=False)[column].transform("mean")
+        means = _group_means(data, column, by)
     else:
-        means = pd.Series(data[column].mean(), index=data.index)
-    out[name] = data[column] - means
-    _record(out, name, CenteringSpec(column, kind, group if kind == "group" else None, by))
+        means = pd.Series(values.mean(), index=data.index)
+    out = data if inplace else data.copy()
+    out[name] = values - means
+    _record(out, name, spec, _without_id(data, column, [group, by]))
     return out
 
 
@@ -200,6 +295,7 @@ def school_mean(
     group: str,
     name: str | None = None,
     inplace: bool = False,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Add each school's mean of a column (a level-2 predictor, e.g. the share of college parents).
 
@@ -215,12 +311,21 @@ def school_mean(
         Name of the new column; by default ``column + "_mean"``.
     inplace : bool
         Add the column to ``data`` itself instead of to a copy.
+    overwrite : bool
+        Allow ``name`` to replace an existing column (see :func:`center`).
 
     Returns
     -------
     DataFrame
         A copy of ``data`` (or ``data``) with the new column, recorded in
-        ``attrs["centering"]``.
+        ``attrs["centering"]``; ``attrs["centering_missing"]`` counts the rows
+        without a school id, which get no school mean.
+
+    Raises
+    ------
+    ModelInputError
+        For a missing or non-numeric column, a missing school column, or a
+        ``name`` that would replace a column.
 
     Examples
     --------
@@ -228,11 +333,17 @@ def school_mean(
     >>> school_mean(df, "college", "school")["college_mean"].tolist()
     [0.5, 0.5, 1.0, 1.0]
     """
-    _check(data, [column, group])
+    if group is None:
+        raise ModelInputError("A school mean needs the school column: pass group='school'.")
+    data = _check_inputs(data, column, {"group": group}, role="variable to average")
+    inplace = _require_flag(inplace, "inplace")
+    overwrite = _require_flag(overwrite, "overwrite")
+    spec = CenteringSpec(column, "school mean", group)
+    name = _check_new_name(data, f"{column}_mean" if name is None else name, spec, overwrite)
+    means = _group_means(data, column, group)
     out = data if inplace else data.copy()
-    name = name or f"{column}_mean"
-    out[name] = _group_means(data, column, group)
-    _record(out, name, CenteringSpec(column, "school mean", group))
+    out[name] = means
+    _record(out, name, spec, _without_id(data, column, [group]))
     return out
 
 
@@ -286,22 +397,77 @@ class ContextualEffect:
         The fitted model ``outcome ~ predictor_cwc + predictor_mean + ...``.
     within_term, between_term : str
         The names of the two predictors in ``fit``.
+    n_dropped : int
+        Rows of the data not used because a model variable was missing.
+    dropped_by_column : dict
+        For each variable with missing values, the number of rows missing it
+        (a row can miss several).
     """
 
     table: pd.DataFrame
     fit: HLMResult
     within_term: str
     between_term: str
+    n_dropped: int = 0
+    dropped_by_column: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_obs(self) -> int:
+        """Students used."""
+        return self.fit.n_obs
+
+    def _sizes(self) -> str:
+        text = f"Students used: {self.fit.n_obs}; schools: {self.fit.n_groups}"
+        if self.n_dropped:
+            which = ", ".join(f"{c}: {n}" for c, n in self.dropped_by_column.items())
+            text += f"; rows not used (missing values): {self.n_dropped} ({which})"
+        return text
 
     def _repr_html_(self) -> str:
         return (
             "<p>Within-school, between-school and contextual effects "
-            f"(R&amp;B 2002, ch. 5) from {self.fit.formula}</p>"
+            f"(R&amp;B 2002, ch. 5) from {html.escape(self.fit.formula)}<br>"
+            f"{html.escape(self._sizes())}</p>"
             + self.table.to_html(border=0, float_format=lambda v: f"{v:.4g}")
         )
 
     def __str__(self) -> str:
-        return self.table.to_string(float_format=lambda v: f"{v:.5g}")
+        return "\n".join([self._sizes(), self.table.to_string(float_format=lambda v: f"{v:.5g}")])
+
+
+def _check_variation(frame: pd.DataFrame, predictor: str, group: str, mean: str | None) -> None:
+    """Refuse a predictor without within- or between-school variation (its effect is undefined)."""
+    x = frame[predictor].astype(float)
+    school = _group_means(frame, predictor, group)
+    spread = float((x - x.mean()).abs().max())
+    if spread == 0:
+        raise ModelInputError(
+            f"The predictor {predictor!r} takes one value ({x.iloc[0]:g}) in every row used, so "
+            "it has neither a within-school nor a between-school effect. Choose a predictor "
+            "that varies."
+        )
+    tolerance = 1e-9 * max(spread, float(x.abs().max()))
+    if float((x - school).abs().max()) <= tolerance:
+        raise ModelInputError(
+            f"The predictor {predictor!r} does not vary within schools (it is constant within "
+            f"every {group}: a school-level variable), so it has no within-school effect and no "
+            "contextual effect. Put it in fit_hlm as a school-level predictor instead."
+        )
+    between = school if mean is None else frame[mean].astype(float)
+    if mean is not None:
+        own = _group_means(frame, mean, group)
+        if float((between - own).abs().max()) > 1e-9 * max(float(between.abs().max()), 1.0):
+            raise ModelInputError(
+                f"The mean_column {mean!r} varies within schools, so it is not a school mean of "
+                f"{predictor!r}. Pass a column that is constant within every {group} (such as "
+                "the school file's mean), or leave out mean_column= to use the students' mean."
+            )
+    if float((between - between.mean()).abs().max()) <= tolerance:
+        raise ModelInputError(
+            f"All schools have the same mean of {predictor!r} (no between-school variation), so "
+            f"it has no between-school effect and no contextual effect. Its within-school effect "
+            f"is the slope of {predictor!r} in fit_hlm."
+        )
 
 
 def contextual_effect(
@@ -346,7 +512,18 @@ def contextual_effect(
     ContextualEffect
         Its ``table`` has rows within, between and contextual. The contextual
         effect's df is the between-school df (the smaller of the two effects'
-        between-within df, a conservative choice).
+        between-within df, a conservative choice). Rows with a missing value in
+        any model variable are left out before centring and counted in
+        ``n_dropped`` (and shown in the text and HTML report).
+
+    Raises
+    ------
+    ModelInputError
+        For a missing or non-numeric column, covariates given as one string of
+        several terms, a predictor that does not vary within schools (a
+        school-level variable has no within-school effect) or whose school
+        means are all equal (no between-school effect), or a ``mean_column``
+        that varies within schools.
 
     Examples
     --------
@@ -355,10 +532,29 @@ def contextual_effect(
     >>> ce.table["estimate"].round(3).tolist()  # R&B (2002, ch. 5): 2.191, 5.866, 3.675
     [2.191, 5.866, 3.675]
     """
+    import patsy
+
     from .design import formula_variables
     from .models import fit_hlm
 
-    _check(data, [predictor, outcome, group, mean_column])
+    data = require_frame(data)
+    for argument, value in (("outcome", outcome), ("predictor", predictor), ("group", group)):
+        require_column_name(value, argument, f"{argument}='ses'")
+    require_columns(data, [outcome, predictor, group], "contextual_effect call")
+    names = {"outcome": outcome, "predictor": predictor, "group": group}
+    if mean_column is not None:
+        names["mean_column"] = require_column_name(mean_column, "mean_column", "'meanses'")
+    if len(set(names.values())) < len(names):
+        raise ModelInputError(
+            f"The arguments name the same column twice ({names}); the outcome, the predictor, "
+            "the school column and mean_column must be different columns."
+        )
+    require_numeric_column(data, predictor, "predictor")
+    if mean_column is not None:
+        require_numeric_column(data, mean_column, "mean_column")
+    check_group_ids(data[group], group)
+    covariates = as_term_list(covariates, "covariates")
+    random_slope = _require_flag(random_slope, "random_slope")
     cwc = f"{predictor}_cwc"
     mean = mean_column or f"{predictor}_mean"
     for new in (cwc, *([] if mean_column else [mean])):
@@ -367,10 +563,30 @@ def contextual_effect(
                 f"The data already have a column {new!r}; rename or drop it, because "
                 "contextual_effect makes it from the predictor."
             )
-    # Centre on the students the model uses.
-    extra = formula_variables("_ ~ " + " + ".join(covariates))[1:] if covariates else []
-    used = [outcome, predictor, group, *([mean_column] if mean_column else []), *extra]
-    frame = data.dropna(subset=used)
+    try:
+        extra = formula_variables("_ ~ " + " + ".join(covariates))[1:] if covariates else []
+    except patsy.PatsyError as exc:
+        raise ModelInputError(f"The covariates {covariates} cannot be read: {exc}") from exc
+    require_columns(data, extra, "covariates argument")
+    clash = sorted(
+        {predictor, outcome, group, *([mean_column] if mean_column else [])} & set(extra)
+    )
+    if clash:
+        raise ModelInputError(
+            f"The covariates {covariates} repeat {clash}, which contextual_effect already puts "
+            "in the model (as the outcome, the school column or the centred predictor and its "
+            "mean). Remove them from covariates=."
+        )
+    # Centre on the students the model uses; count every row left out.
+    used = list(dict.fromkeys([outcome, predictor, group, *names.values(), *extra]))
+    missing = data[used].isna()
+    dropped_by_column = {c: int(n) for c, n in missing.sum().items() if n}
+    frame = data.loc[~missing.any(axis=1)]
+    if frame.shape[0] == 0:
+        raise ModelInputError(
+            f"No row has all of {used}: every row has a missing value. Check the columns for NaNs."
+        )
+    _check_variation(frame, predictor, group, mean_column)
     frame = center(frame, predictor, group=group, kind="group", name=cwc)
     if mean_column is None:
         frame = school_mean(frame, predictor, group, name=mean)
@@ -383,15 +599,19 @@ def contextual_effect(
         method=method,
         covariance=covariance,
     )
-    names = list(fit.fixed.index)
-    i, j = names.index(cwc), names.index(mean)
+    terms = list(fit.fixed.index)
+    i, j = terms.index(cwc), terms.index(mean)
     cov = fit.engine_fit.cov_beta
-    contrast = np.zeros(len(names))
+    contrast = np.zeros(len(terms))
     contrast[j], contrast[i] = 1.0, -1.0
     est = float(contrast @ fit.engine_fit.beta)
-    se = float(np.sqrt(contrast @ cov @ contrast))
+    variance = float(contrast @ cov @ contrast)
+    se = float(np.sqrt(variance)) if variance > 0 else float("nan")
     df = float(min(fit.fixed.loc[cwc, "df"], fit.fixed.loc[mean, "df"]))
+    t = est / se if np.isfinite(se) else float("nan")
+    p = 2.0 * stats.t.sf(abs(t), df) if np.isfinite(t) else float("nan")
     rows = fit.fixed.loc[[cwc, mean], ["estimate", "se", "df", "t", "p"]].copy()
-    rows.loc["contextual"] = [est, se, df, est / se, 2.0 * stats.t.sf(abs(est / se), df)]
+    rows.loc["contextual"] = [est, se, df, t, p]
     rows.index = pd.Index(["within", "between", "contextual"], name="effect")
-    return ContextualEffect(rows, fit, cwc, mean)
+    n_dropped = int(data.shape[0] - frame.shape[0]) + fit.n_dropped
+    return ContextualEffect(rows, fit, cwc, mean, n_dropped, dropped_by_column)

@@ -14,6 +14,13 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from .validation import (
+    ModelInputError,
+    check_integer_ids,
+    require_frame,
+    require_numeric_column,
+)
+
 __all__ = [
     "COUNTRIES",
     "PARENT_EDUCATION_LEVELS",
@@ -73,9 +80,11 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
 
     Raises
     ------
-    ValueError
-        If a column is missing, a country code is not 410 or 840, or a parents'
-        education label is unknown.
+    ModelInputError
+        (a ``ValueError``) If a column is missing, an id is missing or not a
+        whole number (1.5 and 1.7 would otherwise merge into school 1), a
+        country code is not 410 or 840, ``boy`` is not 0/1, a parents'
+        education label is unknown, or a plausible value is text or constant.
 
     Examples
     --------
@@ -87,34 +96,44 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
     0   Korea   4100001      1.0  0.707
     1     USA   8400001      0.0 -0.707
     """
+    raw = require_frame(raw, "raw")
     missing = [c for c in _RAW_COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(
+        raise ModelInputError(
             f"TIMSS records lack the column(s) {missing}; expected the columns "
             f"{list(_RAW_COLUMNS)}."
         )
-    codes = pd.to_numeric(raw["idcntry"], errors="coerce")
+    ids = {name: _whole_ids(raw[name], name) for name in ("idcntry", "idschool", "idstud")}
+    codes = ids["idcntry"]
     unknown = sorted(set(codes[~codes.isin(list(COUNTRIES))].astype(str)))
     if unknown:
-        raise ValueError(
+        raise ModelInputError(
             f"Unknown IEA country code(s) {unknown} in 'idcntry'; the course uses "
             f"{COUNTRIES} only. Keep only Korean and US students."
         )
     educ = raw["parent_educ"].astype("string")
     bad_labels = sorted(set(educ.dropna()) - set(PARENT_EDUCATION_LEVELS))
     if bad_labels:
-        raise ValueError(
+        raise ModelInputError(
             f"Unknown parents' education label(s) {bad_labels}; expected one of "
             f"{list(PARENT_EDUCATION_LEVELS)} or a missing value."
+        )
+    boy = require_numeric_column(raw, "boy", "TIMSS variable").astype(float)
+    other = sorted({f"{v:g}" for v in boy.dropna().unique()} - {"0", "1"})
+    if other:
+        raise ModelInputError(
+            f"The column 'boy' holds {other}; it must be 1 (boy), 0 (girl) or missing. IEA's "
+            "ITSEX codes girls 1 and boys 2: read IEA's files with read_timss_files, or recode "
+            "with raw['boy'] = raw['ITSEX'].map({1: 0, 2: 1})."
         )
     out = pd.DataFrame(
         {
             "country": pd.Categorical(codes.map(COUNTRIES), categories=list(COUNTRIES.values())),
-            "idcntry": codes.astype(int),
-            "school": (codes * 10000 + raw["idschool"].astype(int)).astype(int),
-            "idschool": raw["idschool"].astype(int),
-            "idstud": raw["idstud"].astype(int),
-            "boy": pd.to_numeric(raw["boy"], errors="raise").astype(float),
+            "idcntry": codes,
+            "school": codes * 10000 + ids["idschool"],
+            "idschool": ids["idschool"],
+            "idstud": ids["idstud"],
+            "boy": boy,
             "parent_educ": pd.Categorical(
                 educ.to_numpy(dtype=object, na_value=None),
                 categories=list(PARENT_EDUCATION_LEVELS),
@@ -126,12 +145,30 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
         out["parent_educ"].isna(), np.nan, (out["parent_educ"] == "college").astype(float)
     )
     for k, pv in enumerate(PLAUSIBLE_VALUES, start=1):
-        values = pd.to_numeric(raw[pv], errors="raise").astype(float).to_numpy()
+        values = require_numeric_column(raw, pv, "plausible value").to_numpy(dtype=float)
+        present = values[~np.isnan(values)]
+        if present.size < 2 or np.ptp(present) == 0:
+            raise ModelInputError(
+                f"The plausible value {pv!r} has {present.size} value(s)"
+                + (" that are all equal" if present.size >= 2 else "")
+                + ": it cannot be standardised to a z-score. Pass the students' plausible values."
+            )
         out[pv] = values
         out[f"math{k}"] = (values - np.nanmean(values)) / np.nanstd(values, ddof=1)
     out["math"] = out["math1"]
     out = out.sort_values(["idcntry", "idschool", "idstud"], kind="stable")
     return out.reset_index(drop=True)
+
+
+def _whole_ids(values: pd.Series, name: str) -> pd.Series:
+    """Integer ids; a missing or fractional id (1.5 would merge with 1.7 as 1) is refused."""
+    ids = check_integer_ids(values, name)
+    if ids.isna().any():
+        raise ModelInputError(
+            f"The id column {name!r} is missing for {int(ids.isna().sum())} student(s); every "
+            "TIMSS record has a country, school and student id. Drop or fix those rows."
+        )
+    return ids.astype(np.int64)
 
 
 def _read_shipped_csv(name: str) -> pd.DataFrame:
@@ -172,8 +209,8 @@ def load_timss(country: str | None = None) -> pd.DataFrame:
         frame["parent_educ"], categories=list(PARENT_EDUCATION_LEVELS), ordered=True
     )
     if country is not None:
-        if country not in COUNTRIES.values():
-            raise ValueError(
+        if not isinstance(country, str) or country not in COUNTRIES.values():
+            raise ModelInputError(
                 f"Unknown country {country!r}; choose one of {list(COUNTRIES.values())} "
                 "or leave it out for both."
             )
@@ -264,6 +301,6 @@ def codebook(dataset: str | None = None) -> pd.DataFrame:
     book = pd.DataFrame(_CODEBOOK_ROWS, columns=["dataset", "variable", "description"])
     if dataset is None:
         return book
-    if dataset not in set(book["dataset"]):
-        raise ValueError(f"Unknown data set {dataset!r}; choose 'timss' or 'hsb'.")
+    if not isinstance(dataset, str) or dataset not in set(book["dataset"]):
+        raise ModelInputError(f"Unknown data set {dataset!r}; choose 'timss' or 'hsb'.")
     return book[book["dataset"] == dataset].reset_index(drop=True)

@@ -11,11 +11,14 @@ reference value.
 from __future__ import annotations
 
 import html
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+
+from .validation import ModelInputError, numbers_stored_as_text
 
 __all__ = ["EXERCISES", "CheckResult", "Exercise", "check", "solution_value"]
 
@@ -691,10 +694,58 @@ def solution_value(key: str) -> float:
     return float(_exercise(key).answer())
 
 
-def _exercise(key: str) -> Exercise:
-    if key not in EXERCISES:
-        raise KeyError(f"There is no exercise {key!r}; the exercises are {sorted(EXERCISES)}.")
+def _exercise(key: object) -> Exercise:
+    if not isinstance(key, str) or key not in EXERCISES:
+        hint = (
+            f" Exercise keys are text: write check({key!r}, ...) as check('{key:04.1f}', ...)."
+            if isinstance(key, numbers.Real) and not isinstance(key, bool)
+            else ""
+        )
+        raise ModelInputError(
+            f"There is no exercise {key!r} (argument key); the exercises are "
+            f"{sorted(EXERCISES)}.{hint}"
+        )
     return EXERCISES[key]
+
+
+def _answer_number(value: object) -> float:
+    """The learner's answer as a float: one finite real number, never text or a table."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)):
+        raise ModelInputError(
+            f"The answer (argument value) must be a number, not the truth value {value!r}."
+        )
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not np.isfinite(number):
+            raise ModelInputError(
+                f"The answer (argument value) is {value!r}, not a finite number: check the "
+                "computation that produced it (a NaN often means a missing value or a division "
+                "by zero)."
+            )
+        return number
+    if isinstance(value, str):
+        import pandas as pd
+
+        if numbers_stored_as_text(pd.Series([value])):
+            raise ModelInputError(
+                f"The answer (argument value) is the text {value!r}; give the number itself, "
+                f"without quotes: check(key, {value.strip()})."
+            )
+        raise ModelInputError(
+            f"The answer (argument value) must be a number, not the text {value!r}."
+        )
+    size = getattr(value, "size", None)
+    if size is not None:
+        raise ModelInputError(
+            f"The answer (argument value) must be one number, not a {type(value).__name__} "
+            f"of {size} value(s). Pick the number, for example fit.fixed.loc['college', "
+            "'estimate'], or float(x.iloc[0]) for a single value."
+        )
+    raise ModelInputError(
+        f"The answer (argument value) must be a number, not {type(value).__name__}."
+    )
 
 
 def check(key: str, value: float) -> CheckResult:
@@ -705,12 +756,21 @@ def check(key: str, value: float) -> CheckResult:
     key : str
         The exercise, e.g. ``"03.1"``.
     value : float
-        The learner's answer.
+        The learner's answer: one finite number.
 
     Returns
     -------
     CheckResult
-        Right: a confirmation. Wrong: the hint. Not a number: what to pass.
+        Right: a confirmation. Wrong: the hint. ``None`` (the notebooks'
+        placeholder ``my_answer = None``, not answered yet): a request for a
+        number, not an error.
+
+    Raises
+    ------
+    ModelInputError
+        For an unknown exercise, or an answer that is not one finite number
+        (text, a number written as text, NaN, a truth value, a table or an
+        array); nothing is converted silently.
 
     Examples
     --------
@@ -718,14 +778,16 @@ def check(key: str, value: float) -> CheckResult:
     True
     >>> check("07.1", 13.5).message.startswith("Not yet: 13.5 is not right. Hint: Fit")
     True
+    >>> check("07.1", "12.64")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The answer (argument value) is the text '12.64'; give
+    the number itself, without quotes: check(key, 12.64).
     """
     exercise = _exercise(key)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return CheckResult(False, f"Please give a number (you gave {value!r}).")
-    if not np.isfinite(number):
-        return CheckResult(False, f"Please give a finite number (you gave {value!r}).")
+    if value is None:  # the notebooks' placeholder, my_answer = None: not answered yet
+        return CheckResult(False, "Please give a number (you gave None).")
+    number = _answer_number(value)
     right = exercise.answer()
     if abs(number - right) <= exercise.tolerance:
         return CheckResult(True, f"Right: {number:g} (reference value {right:.4g}).")

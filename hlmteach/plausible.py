@@ -31,8 +31,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import ModelInputError
 from .models import ByResults, HLMResult, OLSResult, _split_by, fit_hlm, fit_ols
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    check_formula_text,
+    require_choice,
+    require_columns,
+    require_frame,
+    require_numeric_column,
+)
 
 __all__ = ["MATH_PVS", "PooledResult", "fit_plausible_values", "rubin_pool"]
 
@@ -87,6 +95,13 @@ def rubin_pool(
         (fraction of missing information, (riv + 2/(df + 3)) / (riv + 1)) and
         ``df_complete``. ``attrs["m"]`` holds M.
 
+    Raises
+    ------
+    ModelInputError
+        For fewer than two analyses, estimates and variances of different
+        shapes, non-finite estimates, variances that are not positive and
+        finite, or df_complete that are not positive.
+
     Notes
     -----
     With ``λ = (1 + 1/M) B / T``, the Barnard–Rubin df are
@@ -106,13 +121,15 @@ def rubin_pool(
     [2.0, 2.0, 4.0, 3.0, 0.75]
     >>> round(float(table["df"].iloc[0]), 4)  # (M - 1) / lambda**2 = 16 / 9
     1.7778
+    >>> rubin_pool([[1.0], [3.0]], [[1.0], [-3.0]])
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: variances must be positive finite numbers (squared
+    standard errors), but 1 value(s) are not, such as -3.0 for parameter 0 of analysis 1.
+    Pass se**2, not the standard errors' differences or a missing value.
     """
-    Q = np.asarray(estimates, dtype=float)
-    U = np.asarray(variances, dtype=float)
-    if Q.ndim == 1:
-        Q = Q[:, None]
-    if U.ndim == 1:
-        U = U[:, None]
+    Q = _as_matrix(estimates, "estimates")
+    U = _as_matrix(variances, "variances")
     if Q.shape != U.shape:
         raise ModelInputError(
             f"estimates {Q.shape} and variances {U.shape} must have the same shape (M, k): "
@@ -124,11 +141,63 @@ def rubin_pool(
             f"Pooling needs at least two plausible values (or imputations); got {m}. "
             "Pass all of them, e.g. outcomes=['math1', ..., 'math5']."
         )
-    df_com = np.broadcast_to(np.asarray(df_complete, dtype=float), (k,)).copy()
+    if k == 0:
+        raise ModelInputError("estimates has no columns: pass at least one parameter.")
+    if not np.isfinite(Q).all():
+        r, c = np.argwhere(~np.isfinite(Q))[0]
+        raise ModelInputError(
+            f"estimates holds a value that is not a finite number ({Q[r, c]} for parameter "
+            f"{c} of analysis {r}); pool only analyses that gave an estimate."
+        )
+    bad = ~np.isfinite(U) | (U <= 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ModelInputError(
+            f"variances must be positive finite numbers (squared standard errors), but "
+            f"{int(bad.sum())} value(s) are not, such as {U[r, c]} for parameter {c} of "
+            f"analysis {r}. Pass se**2, not the standard errors' differences or a missing value."
+        )
+    try:
+        df_com = np.broadcast_to(np.asarray(df_complete, dtype=float), (k,)).copy()
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError(
+            f"df_complete must be one number or one per parameter ({k}); got {df_complete!r}."
+        ) from exc
     if np.any(df_com <= 0) or np.any(np.isnan(df_com)):
         raise ModelInputError(
             f"df_complete must be positive (np.inf for large-sample tests); got {df_com}."
         )
+    if isinstance(names, str):
+        names = [names]
+    if names is not None and len(list(names)) != k:
+        raise ModelInputError(f"{len(list(names))} names given for {k} parameters.")
+    return _pool(Q, U, df_com, names)
+
+
+def _as_matrix(values: object, argument: str) -> np.ndarray:
+    """An (M, k) float array from a sequence of rows (or of M numbers, for one parameter)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError(
+            f"{argument} must be numbers, one row per plausible value and one column per "
+            f"parameter, with rows of equal length; could not read {values!r}."
+        ) from exc
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ModelInputError(
+            f"{argument} must be a table (M, k), one row per plausible value; got an array of "
+            f"{array.ndim} dimensions."
+        )
+    return array
+
+
+def _pool(
+    Q: np.ndarray, U: np.ndarray, df_com: np.ndarray, names: Sequence[str] | None
+) -> pd.DataFrame:
+    """Rubin's rules on checked arrays (NaN variances, as at a boundary, give NaN rows)."""
+    m, k = Q.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         qbar = Q.mean(axis=0)
         ubar = U.mean(axis=0)
@@ -149,10 +218,8 @@ def rubin_pool(
         fmi = (riv + 2.0 / (df + 3.0)) / (riv + 1.0)
         se = np.sqrt(total)
         t = qbar / se
-    p = np.where(np.isnan(t), np.nan, 2.0 * stats.t.sf(np.abs(np.nan_to_num(t)), df))
+        p = np.where(np.isnan(t), np.nan, 2.0 * stats.t.sf(np.abs(np.nan_to_num(t)), df))
     index = pd.Index(list(names) if names is not None else range(k), name="term")
-    if len(index) != k:
-        raise ModelInputError(f"{len(index)} names given for {k} parameters.")
     table = pd.DataFrame(
         {
             "estimate": qbar,
@@ -211,7 +278,8 @@ class PooledResult:
         Which kind of model was fitted.
     n_dropped : int
         Rows left out because a plausible value was missing (on top of the rows
-        each fit drops for missing predictors).
+        each fit drops for missing predictors, :attr:`n_dropped_predictors`;
+        :attr:`n_dropped_total` is their sum).
     label : str
         The data set's label.
 
@@ -256,13 +324,23 @@ class PooledResult:
         """Schools used (HLM only)."""
         return self.first.n_groups
 
+    @property
+    def n_dropped_predictors(self) -> int:
+        """Rows with every plausible value but a missing predictor (or school id)."""
+        return self.first.n_dropped
+
+    @property
+    def n_dropped_total(self) -> int:
+        """Every row of the data not used: no plausible value or a missing predictor."""
+        return self.n_dropped + self.n_dropped_predictors
+
     def per_pv(self, column: str = "estimate", part: str = "fixed") -> pd.DataFrame:
         """One column per plausible value: a column of the fits' ``fixed`` or ``covariance``.
 
         Shows at a glance how much each estimate moves from one plausible value to the next.
         """
-        if part not in ("fixed", "covariance"):
-            raise ModelInputError(f"part must be 'fixed' or 'covariance', not {part!r}.")
+        require_choice(part, ("fixed", "covariance"), "part")
+        require_columns(getattr(self.first, part), [column], f"{part} table of a fit")
         return pd.DataFrame({pv: getattr(fit, part)[column] for pv, fit in self.fits.items()})
 
     @cached_property
@@ -274,9 +352,8 @@ class PooledResult:
         """
         estimates = self.per_pv("estimate").T.to_numpy()
         variances = (self.per_pv("se").T ** 2).to_numpy()
-        return rubin_pool(
-            estimates, variances, self.first.fixed["df"].to_numpy(), self.first.fixed.index
-        )
+        df_com = self.first.fixed["df"].to_numpy(dtype=float)
+        return _pool(estimates, variances, df_com, self.first.fixed.index)
 
     @cached_property
     def covariance(self) -> pd.DataFrame:
@@ -295,11 +372,12 @@ class PooledResult:
         estimates = self.per_pv("estimate", "covariance").T.to_numpy()
         variances = (self.per_pv("se", "covariance").T ** 2).to_numpy()
         index = self.first.covariance.index
-        table = rubin_pool(estimates, variances, np.inf, index)
+        table = _pool(estimates, variances, np.full(len(index), np.inf), index)
         table.index.name = "parameter"
         is_variance = np.array([not str(name).startswith("Cov(") for name in index])
         z = table["t"].to_numpy()
-        one_sided = stats.t.sf(np.nan_to_num(z), table["df"].to_numpy())
+        with np.errstate(invalid="ignore"):
+            one_sided = stats.t.sf(np.nan_to_num(z), table["df"].to_numpy())
         table["p"] = np.where(np.isnan(z), np.nan, np.where(is_variance, one_sided, table["p"]))
         table["n_boundary"] = self.per_pv("boundary", "covariance").sum(axis=1).astype(int)
         return table
@@ -399,7 +477,12 @@ class PooledResult:
             f"and pooled by Rubin's rules: {self.formula}",
             f"Students used: {self.n_obs}"
             + (f"; schools: {self.n_groups}" if self.model == "hlm" else "")
-            + (f"; rows without plausible values: {self.n_dropped}" if self.n_dropped else ""),
+            + (f"; rows without plausible values: {self.n_dropped}" if self.n_dropped else "")
+            + (
+                f"; rows with a missing predictor: {self.n_dropped_predictors}"
+                if self.n_dropped_predictors
+                else ""
+            ),
         ]
         if self.label:
             lines.append(self.label)
@@ -435,6 +518,53 @@ class PooledResult:
                 [*cols, "n_boundary"]
             ].to_html(border=0, formatters={c: fmt[c].format for c in cols})
         return f"<div class='hlmteach-result'><p>{header}</p>{notes}{body}</div>"
+
+
+def _plausible_value_columns(data: pd.DataFrame, outcomes: object) -> list[str]:
+    """The plausible-value columns: at least two, distinct, present and numeric."""
+    if isinstance(outcomes, str):
+        outcomes = [outcomes]
+    if not isinstance(outcomes, Sequence) or not all(isinstance(o, str) for o in outcomes):
+        raise ModelInputError(
+            "The argument outcomes must be a list of column names, such as "
+            f"outcomes=['math1', 'math2', 'math3', 'math4', 'math5']; got {outcomes!r}."
+        )
+    outcomes = list(outcomes)
+    if len(outcomes) < 2:
+        raise ModelInputError(
+            f"Pooling needs at least two plausible values; got {outcomes}. "
+            "Pass them all, e.g. outcomes=['math1', 'math2', 'math3', 'math4', 'math5']."
+        )
+    if len(set(outcomes)) < len(outcomes):
+        raise ModelInputError(
+            f"The argument outcomes names a plausible value twice ({outcomes}); the same "
+            "column twice would make the plausible values look as if they agreed. List each "
+            "once."
+        )
+    require_columns(data, outcomes, "outcomes argument (plausible values)")
+    for outcome in outcomes:
+        require_numeric_column(data, outcome, "plausible value")
+    return outcomes
+
+
+def _formula_template(formula: object, first: str) -> str:
+    """The formula with ``{pv}`` for the outcome, checked on the first plausible value."""
+    if not isinstance(formula, str):
+        raise ModelInputError(
+            f"The formula must be a string such as '{{pv}} ~ college + boy', not "
+            f"{type(formula).__name__}."
+        )
+    if "{pv}" in formula and (
+        formula.count("{pv}") > 1 or "~" not in formula or "{pv}" not in formula.split("~")[0]
+    ):
+        raise ModelInputError(
+            f"The formula {formula!r} must use '{{pv}}' once, as the outcome before '~', such "
+            "as '{pv} ~ college + boy'."
+        )
+    check_formula_text(_outcome_formula(formula, first))
+    if "{pv}" in formula:
+        return formula
+    return _outcome_formula(formula if "~" in formula else f"~ {formula}", "{pv}")
 
 
 def fit_plausible_values(
@@ -480,13 +610,15 @@ def fit_plausible_values(
     Raises
     ------
     ModelInputError
-        For fewer than two plausible values, a missing column, or a formula that
-        names its own outcome.
+        For fewer than two (or repeated) plausible values, a missing or
+        non-numeric plausible-value column (numbers stored as text included), a
+        formula that names its own outcome, or options OLS does not have.
 
     Notes
     -----
     Every fit uses the same students: rows missing any plausible value are
-    dropped first (and counted in ``n_dropped``).
+    dropped first (and counted in ``n_dropped``); rows missing a predictor are
+    counted in ``n_dropped_predictors``. Both are shown in the report.
 
     Examples
     --------
@@ -499,28 +631,23 @@ def fit_plausible_values(
     >>> float(ols.fixed.loc["ses", "df_complete"]), ols.m
     (7183.0, 2)
     """
-    model = str(model).lower()
-    if model not in ("hlm", "ols"):
-        raise ModelInputError(f"Unknown model {model!r}; use 'hlm' or 'ols'.")
-    outcomes = [outcomes] if isinstance(outcomes, str) else list(outcomes)
-    if len(outcomes) < 2:
-        raise ModelInputError(
-            f"Pooling needs at least two plausible values; got {outcomes}. "
-            "Pass them all, e.g. outcomes=['math1', 'math2', 'math3', 'math4', 'math5']."
-        )
-    missing = [o for o in outcomes if o not in data.columns]
-    if missing:
-        raise ModelInputError(
-            f"The plausible value column(s) {missing} are not in the data; its columns are "
-            f"{list(data.columns)[:30]}."
-        )
+    data = require_frame(data)
+    model = require_choice(model, ("hlm", "ols"), "model", normalise=str.lower)
+    outcomes = _plausible_value_columns(data, outcomes)
+    template = _formula_template(formula, outcomes[0])
+    random = as_term_list(random, "random")
     if model == "hlm" and group is None:
         raise ModelInputError(
             "A two-level model needs the school column: pass group='school' "
             "(or model='ols' for OLS)."
         )
-    if model == "ols" and (group is not None or list(random)):
+    if model == "ols" and (group is not None or random):
         raise ModelInputError("OLS has no schools or random slopes: drop group= and random=.")
+    if model == "ols" and (str(method).upper() != "REML" or covariance != "un"):
+        raise ModelInputError(
+            "OLS has no method= or covariance= (they belong to two-level models): drop them, "
+            "or use model='hlm' with group='school'."
+        )
     if by is not None:
         return ByResults(
             by,
@@ -532,6 +659,11 @@ def fit_plausible_values(
             },
         )
     complete = data[outcomes].notna().all(axis=1)
+    if not complete.any():
+        raise ModelInputError(
+            f"No row has all the plausible values {outcomes}: every row misses at least one. "
+            "Check the columns for NaNs."
+        )
     frame = data.loc[complete]
     fits: dict[str, Any] = {}
     for outcome in outcomes:
@@ -545,11 +677,6 @@ def fit_plausible_values(
     sizes = {fit.n_obs for fit in fits.values()}
     if len(sizes) != 1:  # pragma: no cover - rows with all PVs share the predictors
         raise ModelInputError(f"The fits used different numbers of students: {sizes}.")
-    template = (
-        formula
-        if "{pv}" in formula
-        else _outcome_formula(formula if "~" in formula else f"~ {formula}", "{pv}")
-    )
     return PooledResult(
         formula=template,
         outcomes=outcomes,

@@ -18,6 +18,7 @@ Both are seeded and fast enough to rerun in a notebook or a widget.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from .engine import CovarianceStructure, CrossProducts, fit_mixed_model
+from .validation import ModelInputError, require_integer, require_positive, require_probability
 
 __all__ = ["design_effect", "simulate_false_positives", "simulate_school_means"]
 
@@ -53,8 +55,8 @@ def design_effect(icc: float | np.ndarray, cluster_size: float | np.ndarray) -> 
 
     Raises
     ------
-    ValueError
-        If an ICC is outside [0, 1] or a cluster size is below 1.
+    ModelInputError
+        If an ICC is not a number in [0, 1] or a cluster size is below 1.
 
     Examples
     --------
@@ -63,14 +65,71 @@ def design_effect(icc: float | np.ndarray, cluster_size: float | np.ndarray) -> 
     >>> design_effect(np.array([0.0, 0.1, 0.3]), 21).tolist()
     [1.0, 3.0, 7.0]
     """
-    icc_arr = np.asarray(icc, dtype=float)
-    size_arr = np.asarray(cluster_size, dtype=float)
-    if np.any((icc_arr < 0) | (icc_arr > 1)) or np.any(np.isnan(icc_arr)):
-        raise ValueError(f"An ICC is a proportion of variance: it must lie in [0, 1], got {icc}.")
-    if np.any(size_arr < 1) or np.any(np.isnan(size_arr)):
-        raise ValueError(f"A cluster size must be at least 1, got {cluster_size}.")
+    icc_arr = _real_array(icc, "icc")
+    size_arr = _real_array(cluster_size, "cluster_size")
+    if np.any((icc_arr < 0) | (icc_arr > 1)):
+        raise ModelInputError(
+            f"The argument icc is a proportion of variance: it must lie in [0, 1], got {icc}."
+        )
+    if np.any(size_arr < 1):
+        raise ModelInputError(
+            f"The argument cluster_size must be at least 1 (students per school), got "
+            f"{cluster_size}."
+        )
+    try:
+        icc_arr, size_arr = np.broadcast_arrays(icc_arr, size_arr)
+    except ValueError as exc:
+        raise ModelInputError(
+            f"icc (shape {icc_arr.shape}) and cluster_size (shape {size_arr.shape}) cannot be "
+            "broadcast together; give one of them as a single number, or arrays that line up."
+        ) from exc
     deff = 1.0 + (size_arr - 1.0) * icc_arr
     return float(deff) if deff.ndim == 0 else deff
+
+
+def _real_array(value: object, argument: str) -> np.ndarray:
+    """Finite real numbers (a number or an array of them); text, booleans and NaN are refused."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        array = np.asarray(None)
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ModelInputError(
+            f"The argument {argument} must be a number or an array of numbers, not "
+            f"{type(value).__name__} ({value!r})."
+        )
+    array = array.astype(float)
+    if not np.isfinite(array).all():
+        raise ModelInputError(f"The argument {argument} must be finite numbers, got {value!r}.")
+    return array
+
+
+def _check_seed(seed: object) -> int | None:
+    """None or a whole number of at least 0 (numpy's SeedSequence refuses anything else)."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ModelInputError(
+            f"The argument seed must be a whole number of at least 0, or None; not {seed!r}."
+        )
+    return int(seed)
+
+
+def _check_sizes(school_sizes: object, minimum: int) -> np.ndarray:
+    sizes = np.atleast_1d(np.asarray(school_sizes))
+    if (
+        sizes.size == 0
+        or sizes.dtype == bool
+        or not np.issubdtype(sizes.dtype, np.integer)
+        or np.any(sizes < minimum)
+    ):
+        raise ModelInputError(
+            f"The argument school_sizes must be whole numbers of students, each at least "
+            f"{minimum}, got {school_sizes}."
+        )
+    return sizes.astype(int)
 
 
 def _check_false_positive_args(
@@ -80,27 +139,26 @@ def _check_false_positive_args(
     n_reps: int,
     alpha: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    icc_arr = np.atleast_1d(np.asarray(iccs, dtype=float))
-    size_arr = np.atleast_1d(np.asarray(school_sizes))
-    if icc_arr.size == 0 or np.any((icc_arr < 0) | (icc_arr >= 1)):
-        raise ValueError(
-            f"iccs must be a non-empty list of values in [0, 1), got {iccs}; an ICC of 1 "
-            "would leave no variation within schools."
+    icc_arr = np.atleast_1d(_real_array(iccs, "iccs"))
+    if icc_arr.ndim != 1 or icc_arr.size == 0 or np.any((icc_arr < 0) | (icc_arr >= 1)):
+        raise ModelInputError(
+            f"The argument iccs must be a non-empty list of values in [0, 1), got {iccs}; an "
+            "ICC of 1 would leave no variation within schools."
         )
-    if size_arr.size == 0 or not np.issubdtype(size_arr.dtype, np.integer) or np.any(size_arr < 2):
-        raise ValueError(
-            f"school_sizes must be whole numbers of students, each at least 2, got {school_sizes}."
+    size_arr = _check_sizes(school_sizes, 2)
+    if (
+        isinstance(n_schools, numbers.Integral)
+        and not isinstance(n_schools, bool)
+        and n_schools < 4
+    ):
+        raise ModelInputError(
+            f"The argument n_schools must be at least 4 (the school-level test has "
+            f"n_schools - 2 df), got {n_schools}."
         )
-    if int(n_schools) < 4:
-        raise ValueError(
-            f"n_schools must be at least 4 (the school-level test has n_schools - 2 df), "
-            f"got {n_schools}."
-        )
-    if int(n_reps) < 1:
-        raise ValueError(f"n_reps must be at least 1, got {n_reps}.")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}.")
-    return icc_arr, size_arr.astype(int)
+    require_integer(n_schools, "n_schools", 4)
+    require_integer(n_reps, "n_reps", 1)
+    require_probability(alpha, "alpha")
+    return icc_arr, size_arr
 
 
 def _one_cell(
@@ -259,6 +317,9 @@ def simulate_false_positives(
     from tqdm.auto import tqdm
 
     icc_arr, size_arr = _check_false_positive_args(iccs, school_sizes, n_schools, n_reps, alpha)
+    seed = _check_seed(seed)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ModelInputError(f"The argument progress must be True or False, not {progress!r}.")
     cells = [(float(icc), int(m)) for icc in icc_arr for m in size_arr]
     children = np.random.SeedSequence(seed).spawn(len(cells))
     start = time.perf_counter()
@@ -277,12 +338,7 @@ def simulate_false_positives(
 
 
 def _school_sizes(school_sizes: int | Sequence[int], n_schools: int) -> np.ndarray:
-    sizes = np.atleast_1d(np.asarray(school_sizes))
-    if sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
-        raise ValueError(
-            f"school_sizes must be whole numbers of students, each at least 1, got {school_sizes}."
-        )
-    return np.resize(sizes.astype(int), n_schools)
+    return np.resize(_check_sizes(school_sizes, 1), n_schools)
 
 
 def simulate_school_means(
@@ -339,13 +395,15 @@ def simulate_school_means(
     >>> sim.attrs["icc"]
     0.2
     """
-    if not tau00 >= 0:
-        raise ValueError(f"tau00 is a variance: it must be 0 or more, got {tau00}.")
-    if not sigma2 > 0:
-        raise ValueError(f"sigma2 is a variance and must be positive, got {sigma2}.")
-    if int(n_schools) < 2:
-        raise ValueError(f"n_schools must be at least 2, got {n_schools}.")
-    n = _school_sizes(school_sizes, int(n_schools))
+    tau00 = require_positive(tau00, "tau00 (a variance)", allow_zero=True)
+    sigma2 = require_positive(sigma2, "sigma2 (a variance)")
+    n_schools = require_integer(n_schools, "n_schools", 2)
+    gamma00 = _real_array(gamma00, "gamma00")
+    if gamma00.ndim != 0:
+        raise ModelInputError(f"The argument gamma00 must be one number, got {gamma00.tolist()}.")
+    gamma00 = float(gamma00)
+    seed = _check_seed(seed)
+    n = _school_sizes(school_sizes, n_schools)
     rng = np.random.default_rng(seed)
     true_mean = gamma00 + np.sqrt(tau00) * rng.standard_normal(n.size)
     scores = np.repeat(true_mean, n) + np.sqrt(sigma2) * rng.standard_normal(int(n.sum()))

@@ -130,6 +130,7 @@ import numpy as np
 import pandas as pd
 
 from .data import COUNTRIES, PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES, tidy_timss
+from .validation import ModelInputError, check_integer_ids, require_choice
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -241,7 +242,7 @@ def _check_file(path: Path, idcntry: int, kind: str) -> Path:
             "file's path."
         )
     if path.suffix.lower() not in _READERS:
-        raise ValueError(
+        raise ModelInputError(
             f"Cannot read {str(path)!r} as the {what} file for {country}: the extension "
             f"{path.suffix!r} is not one of {sorted(_READERS)}. For the ASCII .DAT files "
             "of the 1997 CD-ROM, first run IEA's SPSS or SAS control file to make a .sav "
@@ -269,7 +270,7 @@ def _resolve_directory(folder: Path, idcntry: int) -> tuple[Path, ...]:
         )
     for kind, names in found.items():
         if len(names) > 1:
-            raise ValueError(
+            raise ModelInputError(
                 f"The folder {str(folder)!r} holds several {kind} files for {country}: "
                 f"{[path.name for path in names]}. Pass the path of the one to read "
                 "instead of the folder."
@@ -290,14 +291,14 @@ def _country_files(files: object, idcntry: int) -> tuple[tuple[Path, ...], bool]
         return (_check_file(path, idcntry, "BSG"),), False
     if isinstance(files, Sequence) and len(files) == 2:
         if not all(isinstance(item, (str, os.PathLike)) for item in files):
-            raise TypeError(
+            raise ModelInputError(
                 f"The files for {country} must be paths (str or pathlib.Path); got "
                 f"{files!r}. " + _expected_layout("BSMPV")
             )
         background = _check_file(Path(files[0]), idcntry, "BSG")
         achievement = _check_file(Path(files[1]), idcntry, "BSA")
         return (background, achievement), False
-    raise TypeError(
+    raise ModelInputError(
         f"The files for {country} must be one path, a folder or a (background, "
         f"achievement) pair of paths; got {files!r}. " + _expected_layout("BSMPV")
     )
@@ -309,7 +310,7 @@ def _read_columns(pyreadstat: ModuleType, path: Path) -> dict[str, str]:
     try:
         _, meta = reader(str(path), metadataonly=True)
     except Exception as error:
-        raise ValueError(
+        raise ModelInputError(
             f"Cannot read {str(path)!r}: pyreadstat says {error!s}. The file is damaged, "
             "incomplete, or not in the format its extension claims. Download it again "
             "from IEA, or convert it anew with IEA's SPSS/SAS control files."
@@ -328,7 +329,7 @@ def _read_variables(
     try:
         frame, _ = reader(str(path), usecols=[columns[name] for name in wanted])
     except Exception as error:
-        raise ValueError(
+        raise ModelInputError(
             f"Cannot read the data of {str(path)!r}: pyreadstat says {error!s}. The file "
             "is damaged or incomplete; download it again from IEA."
         ) from error
@@ -338,7 +339,7 @@ def _read_variables(
 
 def _missing_variable_error(
     files: Sequence[Path], missing: Sequence[str], available: set[str], pv_prefix: str
-) -> ValueError:
+) -> ModelInputError:
     """Build the error for variables that none of a country's files holds."""
     hint = ""
     for other in _PV_PREFIXES:
@@ -347,7 +348,7 @@ def _missing_variable_error(
                 f" The file(s) hold {other}01..{other}05 instead: pass "
                 f"plausible_values={other!r} to read_timss_files to use them."
             )
-    return ValueError(
+    return ModelInputError(
         f"{_describe(files)} lack(s) the variable(s) {list(missing)}.{hint} "
         + _expected_layout(pv_prefix)
     )
@@ -360,7 +361,7 @@ def _merge(
     background, achievement = frames
     for frame, path in zip(frames, files, strict=True):
         if frame.duplicated(list(keys)).any():
-            raise ValueError(
+            raise ModelInputError(
                 f"{str(path)!r} holds students more than once for the same "
                 f"{', '.join(keys)}; pass IEA's original file of one country."
             )
@@ -370,7 +371,7 @@ def _merge(
     only_background = int((flagged["_merge"] == "left_only").sum())
     only_achievement = int((flagged["_merge"] == "right_only").sum())
     if only_background or only_achievement:
-        raise ValueError(
+        raise ModelInputError(
             f"Merging {str(files[0])!r} with {str(files[1])!r} on {', '.join(keys)} would "
             f"drop {only_background + only_achievement} student(s): {only_background} "
             f"found only in the first file and {only_achievement} only in the second. "
@@ -385,7 +386,7 @@ def _numbers(values: pd.Series, variable: str, files: Sequence[Path]) -> pd.Seri
     numbers = pd.to_numeric(values, errors="coerce")
     bad = values.notna() & numbers.isna()
     if bad.any():
-        raise ValueError(
+        raise ModelInputError(
             f"{_describe(files)}: {variable} holds values that are not numbers, e.g. "
             f"{values[bad].iloc[0]!r}. IEA codes every variable with numbers; pass the "
             "original IEA file."
@@ -407,7 +408,7 @@ def _check_codes(
     if unknown.any():
         found = sorted({f"{value:g}" for value in codes[unknown]})
         described = "; ".join(f"{code} {label}" for code, label in known.items())
-        raise ValueError(
+        raise ModelInputError(
             f"{_describe(files)}: unknown code(s) {found} in {variable} "
             f"({int(unknown.sum())} student(s)). Known codes: {described}; missing codes "
             f"{list(missing_codes)}. If your release codes {variable} differently, correct "
@@ -469,7 +470,7 @@ def _check_country(frame: pd.DataFrame, idcntry: int, files: Sequence[Path]) -> 
             if others
             else ""
         )
-        raise ValueError(
+        raise ModelInputError(
             f"{_describe(files)} was passed as the file for {country}, but IDCNTRY holds "
             f"{found} for {int(wrong.sum())} student(s); expected {idcntry} ({country}) "
             f"only.{swapped} Pass {country}'s own file, e.g. "
@@ -486,11 +487,11 @@ def _upper_grade(frame: pd.DataFrame, files: Sequence[Path]) -> pd.DataFrame:
         variable, keep = "IDGRADE", 8
     else:
         return frame
-    grades = pd.to_numeric(frame[variable], errors="coerce")
+    grades = _numbers(frame[variable], variable, files)
     kept = frame[grades == keep]
     if kept.empty:
         found = sorted({f"{value:g}" for value in grades.dropna()})
-        raise ValueError(
+        raise ModelInputError(
             f"{_describe(files)} holds no upper-grade students ({variable} == {keep}); "
             f"{variable} holds {found}. The course analyses the upper grade of Population 2 "
             "(eighth grade); pass the Population 2 file, or upper_grade_only=False to keep "
@@ -507,8 +508,11 @@ def _read_country(
     from_folder: bool,
     pv_prefix: str,
     upper_grade_only: bool,
-) -> tuple[pd.DataFrame, tuple[Path, ...]]:
-    """Read one country's file(s) into the raw frame expected by ``tidy_timss``."""
+) -> tuple[pd.DataFrame, tuple[Path, ...], int]:
+    """Read one country's file(s) into the raw frame expected by ``tidy_timss``.
+
+    Returns the raw frame, the files read and the students left out as not of the upper grade.
+    """
     pvs = [f"{pv_prefix}0{k}" for k in range(1, 6)]
     needed = [*ID_VARIABLES, SEX_VARIABLE, *PARENT_EDUCATION_VARIABLES, *pvs]
     optional = ["IDGRADER", "IDGRADE"] if upper_grade_only else []
@@ -534,29 +538,35 @@ def _read_country(
         for key in ID_VARIABLES:
             frame[key] = _numbers(frame[key], key, files)
             if frame[key].isna().any():
-                raise ValueError(
+                raise ModelInputError(
                     f"{_describe(files)}: {key} is missing for {int(frame[key].isna().sum())} "
                     "student(s); every IEA student record has an IDCNTRY, IDSCHOOL and "
                     "IDSTUD. Pass IEA's original file."
                 )
+            try:
+                frame[key] = check_integer_ids(frame[key], key)
+            except ModelInputError as error:
+                raise ModelInputError(f"{_describe(files)}: {error}") from error
     if len(frames) == 2:
         merged = _merge(frames, files, ID_VARIABLES)
     else:
         merged = frames[0]
         if merged.duplicated(list(ID_VARIABLES)).any():
-            raise ValueError(
+            raise ModelInputError(
                 f"{_describe(files)} holds students more than once for the same "
                 f"{', '.join(ID_VARIABLES)}; pass IEA's original file of one country."
             )
     if merged.empty:
-        raise ValueError(
+        raise ModelInputError(
             f"{_describe(files)} holds no students. Pass the TIMSS 1995 Population 2 "
             f"student file of {COUNTRIES[idcntry]}. " + _expected_layout(pv_prefix)
         )
     codes = _check_country(merged, idcntry, files)
+    n_students = merged.shape[0]
     if upper_grade_only:
         merged = _upper_grade(merged, files)
         codes = codes.loc[merged.index]
+    n_other_grades = n_students - merged.shape[0]
     raw = pd.DataFrame(
         {
             "idcntry": codes.astype(int),
@@ -568,7 +578,7 @@ def _read_country(
     )
     for source, target in zip(pvs, PLAUSIBLE_VALUES, strict=True):
         raw[target] = _numbers(merged[source], source, files)
-    return raw.reset_index(drop=True), files
+    return raw.reset_index(drop=True), files, n_other_grades
 
 
 def read_timss_files(
@@ -611,7 +621,9 @@ def read_timss_files(
     DataFrame
         The tidy frame of :func:`hlmteach.data.tidy_timss`, one row per student,
         sorted by country, school and student. ``attrs["label"]`` says that these
-        are real TIMSS 1995 data and names the files and plausible values read.
+        are real TIMSS 1995 data and names the files and plausible values read,
+        and the students of other grades left out, whose numbers by country are
+        in ``attrs["n_other_grades"]``.
 
     Raises
     ------
@@ -619,11 +631,11 @@ def read_timss_files(
         If pyreadstat is not installed.
     FileNotFoundError
         If a file does not exist, or a folder holds no student file of the country.
-    TypeError
-        If a country's argument is neither a path nor a pair of paths.
-    ValueError
-        If a file cannot be read, lacks a variable, holds another country or an
-        unknown code, or a background/achievement merge would drop students.
+    ModelInputError
+        (a ``ValueError``) If a country's argument is neither a path nor a pair
+        of paths, a file cannot be read, lacks a variable, holds another country,
+        an unknown code or an id that is not a whole number (which would merge
+        schools), or a background/achievement merge would drop students.
 
     Examples
     --------
@@ -649,13 +661,20 @@ def read_timss_files(
     >>> timss.attrs["label"].startswith("REAL TIMSS 1995 data")
     True
     """
+    pv_prefix = require_choice(
+        plausible_values, _PV_PREFIXES, "plausible_values", normalise=str.upper
+    )
+    if not isinstance(upper_grade_only, (bool, np.bool_)):
+        raise ModelInputError(
+            f"The argument upper_grade_only must be True or False, not {upper_grade_only!r}."
+        )
     pyreadstat = _import_pyreadstat()
-    pv_prefix = str(plausible_values).upper()
     raws = []
     read: dict[int, tuple[Path, ...]] = {}
+    other_grades: dict[str, int] = {}
     for idcntry, argument in ((410, korea), (840, usa)):
         files, from_folder = _country_files(argument, idcntry)
-        raw, read[idcntry] = _read_country(
+        raw, read[idcntry], other_grades[COUNTRIES[idcntry]] = _read_country(
             pyreadstat,
             files,
             idcntry,
@@ -670,9 +689,18 @@ def read_timss_files(
         for idcntry, files in read.items()
     )
     grades = "upper grade" if upper_grade_only else "every grade in the files"
+    left_out = sum(other_grades.values())
+    not_read = (
+        " Students of other grades left out: "
+        + ", ".join(f"{country} {n}" for country, n in other_grades.items())
+        + "."
+        if left_out
+        else ""
+    )
     tidy.attrs["label"] = (
         f"REAL TIMSS 1995 data (IEA International Database, Population 2, {grades}) "
         f"read from your files ({sources}); plausible values {pv_prefix}01..{pv_prefix}05. "
-        "IEA's licence forbids redistributing them."
+        f"IEA's licence forbids redistributing them.{not_read}"
     )
+    tidy.attrs["n_other_grades"] = other_grades
     return tidy

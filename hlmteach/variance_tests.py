@@ -19,6 +19,7 @@ A variance cannot be negative, so "no school-to-school variation" sits on the
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from collections.abc import Sequence
@@ -29,7 +30,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .design import ModelInputError
 from .engine import (
     CovarianceStructure,
     CrossProducts,
@@ -41,6 +41,14 @@ from .engine import (
     full_deviance_gradient,
 )
 from .inference import LikelihoodRatioTest, lr_test
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    require_frame,
+    require_integer,
+    require_probability,
+    require_result,
+)
 
 if TYPE_CHECKING:
     from .models import HLMResult
@@ -87,7 +95,28 @@ def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodR
     >>> test.mixture, test.p_value < test.p_value_naive
     (True, True)
     """
+    _require_fit(fit_without, "fit_without")
+    _require_fit(fit_with, "fit_with")
     return lr_test(fit_without, fit_with)
+
+
+def _require_fit(fit: object, argument: str) -> None:
+    """One fitted two-level model (not a by= set, an OLS fit or a pooled result)."""
+    from .models import HLMResult
+
+    require_result(fit, [HLMResult], argument)
+
+
+def _require_seed(seed: object) -> int | None:
+    """None or a whole number of at least 0, as numpy's default_rng takes it."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ModelInputError(
+            f"The argument seed must be a whole number of at least 0 (such as seed=1), or None "
+            f"for a different simulation each time; not {seed!r}."
+        )
+    return int(seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,8 +273,13 @@ def bootstrap_lr_test(
 
     from .models import fit_hlm
 
-    if n_boot < 1:
-        raise ModelInputError(f"n_boot must be at least 1; got {n_boot}.")
+    data = require_frame(data)
+    n_boot = require_integer(n_boot, "n_boot", 1)
+    seed = _require_seed(seed)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ModelInputError(f"The argument progress must be True or False, not {progress!r}.")
+    random_null = as_term_list(random_null, "random_null")
+    random_alt = as_term_list(random_alt, "random_alt")
     missing = set(random_null) - set(random_alt)
     if missing:
         raise ModelInputError(
@@ -545,13 +579,14 @@ def profile_ci(fit: HLMResult, parameter: str, level: float = 0.95) -> ProfileIn
     >>> round(ci.estimate, 3), round(ci.lower, 3), round(ci.upper, 3)
     (8.614, 6.777, 11.08)
     """
+    _require_fit(fit, "fit")
     labels = list(fit.covariance.index)
-    if parameter not in labels:
+    if not isinstance(parameter, str) or parameter not in labels:
         raise ModelInputError(
-            f"Unknown covariance parameter {parameter!r}; this model has {labels}."
+            f"Unknown covariance parameter {parameter!r} (argument parameter); this model has "
+            f"{labels}."
         )
-    if not 0.0 < level < 1.0:
-        raise ModelInputError(f"level must be between 0 and 1, e.g. 0.95; got {level}.")
+    level = require_probability(level, "level")
     if not fit.converged:
         raise ModelInputError(
             "The fit did not converge, so its likelihood has no verified maximum to profile "
@@ -603,6 +638,8 @@ def profile_intervals(fit: HLMResult, level: float = 0.95) -> pd.DataFrame:
     Var(Intercept)   6.78  11.08
     Residual        37.88  40.47
     """
+    _require_fit(fit, "fit")
+    level = require_probability(level, "level")
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     rows = [profile_ci(fit, name, level) for name in fit.covariance.index]
     table = pd.DataFrame(rows).drop(columns="level").set_index("parameter")

@@ -6,6 +6,7 @@ import pytest
 
 import hlmteach as hlm
 from hlmteach.exercises import EXERCISES, solution_value
+from hlmteach.validation import ModelInputError
 
 HSB_KEYS = [k for k in EXERCISES if k.startswith("07.")]
 FULL = "mathach ~ meanses + sector + cses + meanses:cses + sector:cses"
@@ -22,12 +23,15 @@ def test_right_rounded_and_wrong_answers(key):
 
 
 def test_non_numbers_are_explained():
-    assert "Please give a number" in hlm.check("03.1", "about a third").message
-    assert "finite" in hlm.check("03.1", float("nan")).message
+    assert "Please give a number" in hlm.check("03.1", None).message
+    with pytest.raises(ModelInputError, match="not the text 'about a third'"):
+        hlm.check("03.1", "about a third")
+    with pytest.raises(ModelInputError, match="finite"):
+        hlm.check("03.1", float("nan"))
 
 
 def test_unknown_exercise():
-    with pytest.raises(KeyError, match=r"There is no exercise '99\.9'"):
+    with pytest.raises(ModelInputError, match=r"There is no exercise '99\.9'"):
         hlm.check("99.9", 1.0)
 
 

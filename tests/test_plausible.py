@@ -160,7 +160,7 @@ def test_formula_forms_and_errors(hsb_pv):
         fit_plausible_values(hsb_pv, "mathach ~ cses", PVS, group="school")
     with pytest.raises(ModelInputError, match="at least two"):
         fit_plausible_values(hsb_pv, "~ cses", ["pv1"], group="school")
-    with pytest.raises(ModelInputError, match="not in the data"):
+    with pytest.raises(ModelInputError, match=r"\['nope'\] that the data do not have"):
         fit_plausible_values(hsb_pv, "~ cses", ["pv1", "nope"], group="school")
     with pytest.raises(ModelInputError, match="group='school'"):
         fit_plausible_values(hsb_pv, "~ cses", PVS)

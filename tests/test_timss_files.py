@@ -13,6 +13,7 @@ pyreadstat = pytest.importorskip("pyreadstat")
 
 from hlmteach.data import PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES  # noqa: E402
 from hlmteach.timss_files import read_timss_files  # noqa: E402
+from hlmteach.validation import ModelInputError  # noqa: E402
 
 PVS = [f"BSMPV0{k}" for k in range(1, 6)]
 
@@ -330,8 +331,8 @@ def test_duplicate_students_are_an_error(
         read_timss_files(twice, files[1])
 
 
-def test_three_files_for_a_country_are_a_type_error(files: tuple[Path, Path]) -> None:
-    with pytest.raises(TypeError, match="pair"):
+def test_three_files_for_a_country_are_refused(files: tuple[Path, Path]) -> None:
+    with pytest.raises(ModelInputError, match="pair"):
         read_timss_files([files[0]] * 3, files[1])
 
 
