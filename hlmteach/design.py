@@ -247,6 +247,19 @@ def _rank_check(X: np.ndarray, names: list[str]) -> None:
         )
 
 
+def _check_residual_variation(y: np.ndarray, X: np.ndarray, outcome: str) -> None:
+    """Raise if the fixed part reproduces the outcome exactly: no variance is left to model."""
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    rss = float(np.sum((y - X @ coef) ** 2))
+    tss = float(np.sum((y - y.mean()) ** 2))
+    if rss <= 1e-20 * tss:
+        raise ModelInputError(
+            f"The predictors reproduce the outcome {outcome!r} exactly in every row used, so no "
+            "variation is left for a residual or a school variance. Check that no predictor is "
+            "the outcome in another form."
+        )
+
+
 def _random_design(
     random_formula: str, frame: pd.DataFrame, X: np.ndarray, fixed_names: list[str]
 ) -> tuple[np.ndarray, list[str]]:
@@ -349,12 +362,11 @@ def build_design(
         # A transformation such as np.log(0) warns; the values it gives are checked below.
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            y_df, X_df = patsy.dmatrices(
-                formula, frame, return_type="dataframe", NA_action="raise"
-            )
-    except patsy.PatsyError as exc:
+            y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
+    except (patsy.PatsyError, ValueError, TypeError) as exc:
         raise ModelInputError(
-            f"The formula {formula!r} cannot be applied to the data: {exc}"
+            f"The formula {formula!r} cannot be applied to the data: {exc}. Check the types of "
+            f"its columns ({', '.join(f'{c}: {frame[c].dtype}' for c in variables)})."
         ) from exc
     if y_df.shape[1] != 1:
         raise ModelInputError(
@@ -390,6 +402,7 @@ def build_design(
             "data: it needs more rows than fixed effects. Use fewer predictors or more data."
         )
     _rank_check(X, fixed_names)
+    _check_residual_variation(y, X, outcome)
 
     if group is None:
         return Design(y, X, None, None, None, outcome, fixed_names, [], n_dropped, frame.index)

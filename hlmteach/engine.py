@@ -676,7 +676,14 @@ def _fit(
     lam = structure.factor(theta)
     T = lam @ lam.T
     sol = _solve(cp, T)
-    assert sol is not None
+    if sol is None:
+        from .validation import ModelInputError
+
+        raise ModelInputError(
+            "The model could not be fitted: at every covariance tried, the data leave no "
+            "residual variation or a singular fixed-effect system. Check for predictors that "
+            "reproduce the outcome, and for schools too small for the random effects asked for."
+        )
     sigma2 = sol.r2 / _residual_df(cp, reml)
     # A variance whose factor element is (nearly) zero is on the boundary, and so are
     # its covariances, which are then determined by the other random effects.

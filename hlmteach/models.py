@@ -416,6 +416,7 @@ class OLSResult:
     design: Design = field(repr=False)
     statsmodels_result: Any = field(repr=False)
     label: str = ""
+    column_scale: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_obs(self) -> int:
@@ -437,10 +438,16 @@ class OLSResult:
         """Coefficients with their OLS standard errors, df, t and p."""
         res = self.statsmodels_result
         df = float(res.df_resid)
+        # statsmodels fitted the columns divided by their scale: map back exactly.
+        scale = (
+            np.ones(len(self.design.fixed_names))
+            if self.column_scale is None
+            else (self.column_scale)
+        )
         return pd.DataFrame(
             {
-                "estimate": np.asarray(res.params),
-                "se": np.asarray(res.bse),
+                "estimate": np.asarray(res.params) / scale,
+                "se": np.asarray(res.bse) / scale,
                 "df": df,
                 "t": np.asarray(res.tvalues),
                 "p": np.asarray(res.pvalues),
@@ -547,8 +554,13 @@ def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResul
     import statsmodels.api as sm
 
     design = build_design(data, formula)
-    result = sm.OLS(design.y, design.X).fit()
-    return OLSResult(formula, design, result, label=str(data.attrs.get("label", "")))
+    # Columns in any units (1e-45 or 1e12) are fitted on a common scale, so the answer
+    # does not depend on them; the estimates are mapped back in OLSResult.fixed.
+    scale = np.sqrt(np.mean(design.X**2, axis=0))
+    result = sm.OLS(design.y, design.X / scale).fit()
+    return OLSResult(
+        formula, design, result, label=str(data.attrs.get("label", "")), column_scale=scale
+    )
 
 
 def fit_hlm(

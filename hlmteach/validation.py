@@ -118,6 +118,8 @@ def require_columns(data: pd.DataFrame, names: Iterable[str], role: str) -> None
         )
 
 
+#: Text that spreadsheets and pandas write for a missing number.
+_MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "."})
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -139,8 +141,9 @@ def numbers_stored_as_text(column: pd.Series) -> bool:
         values = column.dropna()
     if values.shape[0] == 0:
         return False
-    text = values.astype(str)
-    return bool(text.str.match(_NUMBER).all())
+    text = values.astype(str).str.strip()
+    text = text[~text.str.lower().isin(_MISSING_TOKENS)]
+    return bool(text.shape[0] > 0 and text.str.match(_NUMBER).all())
 
 
 def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Series:
