@@ -337,3 +337,60 @@ def test_read_timss_files_bad_paths_are_model_input_errors(korea):
     pytest.importorskip("pyreadstat")
     with pytest.raises(ModelInputError, match="files for Korea"):
         hlm.read_timss_files(korea, "usa.sav")
+
+
+# -- by= never merges levels, and every row of every level is fitted ----------------------------
+@pytest.mark.parametrize("fit", ["ols", "hlm"])
+@pytest.mark.parametrize("levels", [(1, "1"), (1.0, "1.0"), (True, "True"), ("a", "a")])
+def test_by_levels_that_look_alike_are_refused(hsb, fit, levels):
+    """Two levels whose labels coincide would share one result: one of them would be lost."""
+    data = hsb.copy()
+    data["country"] = pd.Series(
+        [levels[i % 2] for i in range(len(hsb))], index=hsb.index, dtype=object
+    )
+    before = data.copy()
+    call = (
+        (lambda: hlm.fit_ols(data, "mathach ~ ses", by="country"))
+        if fit == "ols"
+        else (lambda: hlm.fit_hlm(data, "mathach ~ ses", group="school", by="country"))
+    )
+    if levels[0] == levels[1]:  # the same level twice is one level: every row is fitted
+        assert call()["a"].n_obs == len(hsb)
+        return
+    with pytest.raises(
+        ModelInputError, match=r"by= column 'country' has levels that look the same"
+    ):
+        call()
+    pd.testing.assert_frame_equal(data, before)
+
+
+@pytest.mark.parametrize("by", [["country"], 3, None])
+def test_by_must_name_one_column(hsb, by):
+    if by is None:
+        assert hlm.fit_ols(hsb, "mathach ~ ses", by=by).n_obs == len(hsb)
+        return
+    with pytest.raises(ModelInputError, match=r"argument by must be the name of one column"):
+        hlm.fit_ols(hsb, "mathach ~ ses", by=by)
+
+
+def test_by_fits_every_row_of_every_level(hsb):
+    data = hsb.assign(kind=np.where(hsb["sector"] == 1, "catholic", "public"))
+    data.loc[data.index[:9], "ses"] = np.nan
+    fits = hlm.fit_hlm(data, "mathach ~ ses", group="school", by="kind")
+    assert sum(f.n_obs + f.n_dropped for f in fits.values()) == len(data)
+    assert sum(f.n_dropped for f in fits.values()) == 9
+
+
+def test_by_with_missing_levels_is_refused(hsb):
+    data = hsb.assign(kind=np.where(hsb.index < 5, None, "a"))
+    with pytest.raises(ModelInputError, match=r"by= column 'kind' has 5 missing value"):
+        hlm.fit_ols(data, "mathach ~ ses", by="kind")
+
+
+def test_rows_missing_the_school_id_are_counted(hsb):
+    data = hsb.copy()
+    data["school"] = data["school"].astype(float)
+    data.loc[data.index[:4], "school"] = np.nan
+    fit = hlm.fit_hlm(data, "mathach ~ ses", group="school")
+    assert (fit.n_obs, fit.n_dropped) == (len(hsb) - 4, 4)
+    assert "Observations Not Used" in str(fit) or "not used" in str(fit).lower()
