@@ -157,6 +157,7 @@ def test_contextual_effect_answers_or_refuses_clearly(data):
 def test_plots_answer_or_refuse_clearly(plot, data, random):
     import matplotlib.pyplot as plt
 
+    plt.close("all")  # figures left open elsewhere would make matplotlib warn here
     fit = _quietly(lambda: hlm.fit_hlm(data, "y ~ x", group="school", random=random))
     if isinstance(fit, ModelInputError):
         return
@@ -167,4 +168,5 @@ def test_plots_answer_or_refuse_clearly(plot, data, random):
         assert figure.axes
         for axis in figure.axes:
             assert "nan" not in axis.get_title().lower()
+    assert len(plt.get_fignums()) <= 1, "a refused plot left its figure open"
     plt.close("all")
