@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .validation import ModelInputError, require_integer
+
 if TYPE_CHECKING:
     from .models import HLMResult, OLSResult
 
@@ -56,6 +58,30 @@ def _variance_block(estimate: float, se: float, p: float, digits: int) -> dict[s
     return {"Variance": block["Coefficient"], "Var Error": block["Error"], "Var p": block["p"]}
 
 
+def _checked_fits(fits: Any, kinds: str, digits: object) -> Mapping[str, Any]:
+    """The fits of a side-by-side table as a mapping; one result becomes a one-column table."""
+    from .models import HLMResult, OLSResult
+    from .plausible import PooledResult
+
+    require_integer(digits, "digits", minimum=0)
+    allowed = {"ols": (OLSResult,), "hlm": (HLMResult, PooledResult)}[kinds]
+    if isinstance(fits, allowed):
+        return {"model": fits}
+    if not isinstance(fits, Mapping) or not len(fits):
+        raise ModelInputError(
+            f"The argument fits must be a fitted model or a non-empty mapping of label to "
+            f"model, such as the result of by='country'; got {type(fits).__name__}."
+        )
+    for label, fit in fits.items():
+        if not isinstance(fit, allowed):
+            names = " or ".join(k.__name__ for k in allowed)
+            raise ModelInputError(
+                f"The argument fits holds {type(fit).__name__} for {label!r}; this table needs "
+                f"{names} results (fit_{'ols' if kinds == 'ols' else 'hlm'})."
+            )
+    return fits
+
+
 def ols_table(fits: Mapping[str, OLSResult], digits: int = 3) -> pd.DataFrame:
     """OLS coefficients of several groups side by side, with N and R².
 
@@ -79,7 +105,7 @@ def ols_table(fits: Mapping[str, OLSResult], digits: int = 3) -> pd.DataFrame:
     '6943'
     """
     blocks = {}
-    for name, fit in fits.items():
+    for name, fit in _checked_fits(fits, "ols", digits).items():
         rows = {
             term: _column_block(r.estimate, r.se, r.p, digits) for term, r in fit.fixed.iterrows()
         }
@@ -104,7 +130,12 @@ def anova_table(fits: Mapping[str, HLMResult], digits: int = 4) -> pd.DataFrame:
     '150'
     """
     blocks = {}
-    for name, fit in fits.items():
+    for name, fit in _checked_fits(fits, "hlm", digits).items():
+        if "Intercept" not in fit.fixed.index:
+            raise ModelInputError(
+                f"The model {name!r} has no fixed intercept, so it is not an intercept-only "
+                "(ANOVA) model; fit it with 'outcome ~ 1'."
+            )
         fixed = fit.fixed.loc["Intercept"]
         cov = fit.covariance
         rows: dict[str, dict[str, str]] = {
@@ -142,7 +173,7 @@ def hlm_table(fits: Mapping[str, HLMResult], digits: int = 3) -> pd.DataFrame:
     'FIXED'
     """
     blocks = {}
-    for name, fit in fits.items():
+    for name, fit in _checked_fits(fits, "hlm", digits).items():
         cov = fit.covariance
         rows: dict[str, dict[str, str]] = {}
         for term, r in fit.fixed.iterrows():

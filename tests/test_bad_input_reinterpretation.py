@@ -261,3 +261,33 @@ def test_random_slope_without_a_fixed_effect_is_noted(hsb):
     fit = hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["female"])
     assert any("have no fixed effect" in note and "female" in note for note in fit.warnings)
     assert "female" in fit.summary()
+
+
+@pytest.mark.parametrize("table", ["anova_table", "hlm_table", "ols_table"])
+@pytest.mark.parametrize(
+    ("fits", "pattern"),
+    [
+        ({}, r"argument fits must be a fitted model or a non-empty mapping"),
+        ([1, 2], r"argument fits must be .* got list"),
+        ({"Korea": "a string"}, r"argument fits holds str for 'Korea'"),
+    ],
+)
+def test_tables_refuse_what_they_cannot_show(table, fits, pattern):
+    from hlmteach import tables
+
+    with pytest.raises(ModelInputError, match=pattern):
+        getattr(tables, table)(fits)
+
+
+def test_tables_take_one_model_and_check_digits(hsb):
+    from hlmteach import tables
+
+    fit = hlm.fit_hlm(hsb, "mathach ~ 1", group="school")
+    assert tables.anova_table(fit).loc["N of Schools", ("model", "Coefficient")] == "160"
+    with pytest.raises(ModelInputError, match=r"argument fits holds OLSResult"):
+        tables.hlm_table({"a": hlm.fit_ols(hsb, "mathach ~ ses")})
+    with pytest.raises(ModelInputError, match=r"argument digits must be a whole number"):
+        tables.hlm_table(fit, digits=2.5)
+    slope_only = hlm.fit_hlm(hsb, "mathach ~ ses - 1", group="school")
+    with pytest.raises(ModelInputError, match=r"no fixed intercept"):
+        tables.anova_table(slope_only)
