@@ -67,7 +67,7 @@ def test_one_student_per_school(n_schools):
 
 
 def test_one_student_per_school_after_missing_rows():
-    data = _frame([1, 2, 3, 4, 5, 6], [1, 1, 2, 2, 3, 3], x=[0, np.nan, 1, np.nan, 2, np.nan])
+    data = _frame([1, 2, 4, 4, 5, 6], [1, 1, 2, 2, 3, 3], x=[0, np.nan, 1, np.nan, 2, np.nan])
     with pytest.raises(ModelInputError, match=r"Every g has one row with complete data"):
         hlm.fit_hlm(data, "y ~ x", group="g")
 
