@@ -44,6 +44,7 @@ from .validation import (
     require_choice,
     require_column_name,
     require_columns,
+    require_flag,
     require_frame,
     require_numeric_column,
 )
@@ -100,16 +101,6 @@ class CenteringSpec:
                 f"(group-mean centring by {self.group})"
             )
         return f"school mean of {self.source} (mean over the students of each {self.group})"
-
-
-def _require_flag(value: object, argument: str) -> bool:
-    """Return ``value`` if it is True or False; a string such as "no" would read as True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ModelInputError(
-            f"The argument {argument} must be True or False, not {type(value).__name__} "
-            f"({value!r})."
-        )
-    return bool(value)
 
 
 def _check_inputs(
@@ -271,8 +262,8 @@ def center(
             "grand-mean centring."
         )
     data = _check_inputs(data, column, {"group": group, "by": by})
-    inplace = _require_flag(inplace, "inplace")
-    overwrite = _require_flag(overwrite, "overwrite")
+    inplace = require_flag(inplace, "inplace")
+    overwrite = require_flag(overwrite, "overwrite")
     spec = CenteringSpec(column, kind, group, by)
     name = f"{column}_{'cgm' if kind == 'grand' else 'cwc'}" if name is None else name
     name = _check_new_name(data, name, spec, overwrite)
@@ -336,8 +327,8 @@ def school_mean(
     if group is None:
         raise ModelInputError("A school mean needs the school column: pass group='school'.")
     data = _check_inputs(data, column, {"group": group}, role="variable to average")
-    inplace = _require_flag(inplace, "inplace")
-    overwrite = _require_flag(overwrite, "overwrite")
+    inplace = require_flag(inplace, "inplace")
+    overwrite = require_flag(overwrite, "overwrite")
     spec = CenteringSpec(column, "school mean", group)
     name = _check_new_name(data, f"{column}_mean" if name is None else name, spec, overwrite)
     means = _group_means(data, column, group)
@@ -554,7 +545,7 @@ def contextual_effect(
         require_numeric_column(data, mean_column, "mean_column")
     check_group_ids(data[group], group)
     covariates = as_term_list(covariates, "covariates")
-    random_slope = _require_flag(random_slope, "random_slope")
+    random_slope = require_flag(random_slope, "random_slope")
     cwc = f"{predictor}_cwc"
     mean = mean_column or f"{predictor}_mean"
     for new in (cwc, *([] if mean_column else [mean])):

@@ -28,7 +28,14 @@ import pandas as pd
 from scipy import stats
 
 from .engine import CovarianceStructure, CrossProducts, fit_mixed_model
-from .validation import ModelInputError, require_integer, require_positive, require_probability
+from .validation import (
+    ModelInputError,
+    require_flag,
+    require_integer,
+    require_positive,
+    require_probability,
+    require_seed,
+)
 
 __all__ = ["design_effect", "simulate_false_positives", "simulate_school_means"]
 
@@ -104,17 +111,6 @@ def _real_array(value: object, argument: str) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ModelInputError(f"The argument {argument} must be finite numbers, got {value!r}.")
     return array
-
-
-def _check_seed(seed: object) -> int | None:
-    """None or a whole number of at least 0 (numpy's SeedSequence refuses anything else)."""
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ModelInputError(
-            f"The argument seed must be a whole number of at least 0, or None; not {seed!r}."
-        )
-    return int(seed)
 
 
 def _check_sizes(school_sizes: object, minimum: int) -> np.ndarray:
@@ -317,9 +313,8 @@ def simulate_false_positives(
     from tqdm.auto import tqdm
 
     icc_arr, size_arr = _check_false_positive_args(iccs, school_sizes, n_schools, n_reps, alpha)
-    seed = _check_seed(seed)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ModelInputError(f"The argument progress must be True or False, not {progress!r}.")
+    seed = require_seed(seed)
+    require_flag(progress, "progress")
     cells = [(float(icc), int(m)) for icc in icc_arr for m in size_arr]
     children = np.random.SeedSequence(seed).spawn(len(cells))
     start = time.perf_counter()
@@ -402,7 +397,7 @@ def simulate_school_means(
     if gamma00.ndim != 0:
         raise ModelInputError(f"The argument gamma00 must be one number, got {gamma00.tolist()}.")
     gamma00 = float(gamma00)
-    seed = _check_seed(seed)
+    seed = require_seed(seed)
     n = _school_sizes(school_sizes, n_schools)
     rng = np.random.default_rng(seed)
     true_mean = gamma00 + np.sqrt(tau00) * rng.standard_normal(n.size)

@@ -130,7 +130,13 @@ import numpy as np
 import pandas as pd
 
 from .data import COUNTRIES, PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES, tidy_timss
-from .validation import ModelInputError, check_integer_ids, require_choice
+from .validation import (
+    ModelInputError,
+    as_numbers,
+    check_integer_ids,
+    require_choice,
+    require_flag,
+)
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -383,14 +389,11 @@ def _merge(
 
 def _numbers(values: pd.Series, variable: str, files: Sequence[Path]) -> pd.Series:
     """Convert a column to numbers; text that is not a number is an error."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = values.notna() & numbers.isna()
-    if bad.any():
-        raise ModelInputError(
-            f"{_describe(files)}: {variable} holds values that are not numbers, e.g. "
-            f"{values[bad].iloc[0]!r}. IEA codes every variable with numbers; pass the "
-            "original IEA file."
-        )
+    numbers = as_numbers(
+        values,
+        f"{_describe(files)}: {variable}",
+        "IEA codes every variable with numbers; pass the original IEA file",
+    )
     return numbers.astype(float)
 
 
@@ -664,10 +667,7 @@ def read_timss_files(
     pv_prefix = require_choice(
         plausible_values, _PV_PREFIXES, "plausible_values", normalise=str.upper
     )
-    if not isinstance(upper_grade_only, (bool, np.bool_)):
-        raise ModelInputError(
-            f"The argument upper_grade_only must be True or False, not {upper_grade_only!r}."
-        )
+    require_flag(upper_grade_only, "upper_grade_only")
     pyreadstat = _import_pyreadstat()
     raws = []
     read: dict[int, tuple[Path, ...]] = {}

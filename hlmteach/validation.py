@@ -26,6 +26,7 @@ import pandas as pd
 
 __all__ = [
     "ModelInputError",
+    "as_numbers",
     "as_term_list",
     "check_by_levels",
     "check_formula_text",
@@ -35,12 +36,14 @@ __all__ = [
     "require_choice",
     "require_column_name",
     "require_columns",
+    "require_flag",
     "require_frame",
     "require_integer",
     "require_numeric_column",
     "require_positive",
     "require_probability",
     "require_result",
+    "require_seed",
 ]
 
 
@@ -325,6 +328,27 @@ def check_group_ids(column: pd.Series, name: str) -> None:
             )
 
 
+def as_numbers(values: pd.Series, what: str, fix: str) -> pd.Series:
+    """Convert ``values`` to numbers; a value that is present but not a number is an error.
+
+    Examples
+    --------
+    >>> as_numbers(pd.Series(["1", "x"]), "The column 'ITSEX'", "pass the original file")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The column 'ITSEX' has value(s) that are not numbers,
+    such as ['x']; pass the original file.
+    """
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numeric.isna()
+    if bad.any():
+        raise ModelInputError(
+            f"{what} has value(s) that are not numbers, such as "
+            f"{values[bad].astype(str).unique()[:2].tolist()}; {fix}."
+        )
+    return numeric
+
+
 def check_integer_ids(values: pd.Series, name: str) -> pd.Series:
     """Return integer ids, raising if any id has a fractional part (it would be truncated).
 
@@ -339,13 +363,7 @@ def check_integer_ids(values: pd.Series, name: str) -> pd.Series:
     not whole numbers (such as 1.5 and 1.7). Turning them into integer ids would merge
     different schools; check the file, or keep the ids as text.
     """
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad_text = values.notna() & numeric.isna()
-    if bad_text.any():
-        raise ModelInputError(
-            f"The id column {name!r} has value(s) that are not numbers, such as "
-            f"{values[bad_text].astype(str).unique()[:2].tolist()}; check the file."
-        )
+    numeric = as_numbers(values, f"The id column {name!r}", "check the file")
     present = numeric.dropna().to_numpy(dtype=float)
     fractional = present[(~np.isfinite(present)) | (present != np.round(present))]
     if fractional.size:
@@ -476,6 +494,46 @@ def require_integer(value: object, argument: str, minimum: int = 1) -> int:
             f"The argument {argument} must be a whole number of at least {minimum}, not {value!r}."
         )
     return int(value)  # type: ignore[call-overload]
+
+
+def require_flag(value: object, argument: str) -> bool:
+    """Return ``value`` if it is True or False; a string such as ``"no"`` would read as True.
+
+    Examples
+    --------
+    >>> require_flag("no", "inplace")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument inplace must be True or False, not str
+    ('no').
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ModelInputError(
+            f"The argument {argument} must be True or False, not {type(value).__name__} "
+            f"({value!r})."
+        )
+    return bool(value)
+
+
+def require_seed(seed: object) -> int | None:
+    """Return ``seed`` if it is None or a whole number of at least 0, as numpy's generators take.
+
+    Examples
+    --------
+    >>> require_seed(-1)
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument seed must be a whole number of at least 0
+    (such as seed=1), or None for a different simulation each time; not -1.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ModelInputError(
+            f"The argument seed must be a whole number of at least 0 (such as seed=1), or None "
+            f"for a different simulation each time; not {seed!r}."
+        )
+    return int(seed)
 
 
 def require_result(value: object, kinds: Sequence[type], argument: str) -> None:

@@ -19,7 +19,6 @@ A variance cannot be negative, so "no school-to-school variation" sits on the
 
 from __future__ import annotations
 
-import numbers
 import time
 import warnings
 from collections.abc import Sequence
@@ -44,10 +43,12 @@ from .inference import LikelihoodRatioTest, lr_test
 from .validation import (
     ModelInputError,
     as_term_list,
+    require_flag,
     require_frame,
     require_integer,
     require_probability,
     require_result,
+    require_seed,
 )
 
 if TYPE_CHECKING:
@@ -105,18 +106,6 @@ def _require_fit(fit: object, argument: str) -> None:
     from .models import HLMResult
 
     require_result(fit, [HLMResult], argument)
-
-
-def _require_seed(seed: object) -> int | None:
-    """None or a whole number of at least 0, as numpy's default_rng takes it."""
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ModelInputError(
-            f"The argument seed must be a whole number of at least 0 (such as seed=1), or None "
-            f"for a different simulation each time; not {seed!r}."
-        )
-    return int(seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,9 +264,8 @@ def bootstrap_lr_test(
 
     data = require_frame(data)
     n_boot = require_integer(n_boot, "n_boot", 1)
-    seed = _require_seed(seed)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ModelInputError(f"The argument progress must be True or False, not {progress!r}.")
+    seed = require_seed(seed)
+    require_flag(progress, "progress")
     random_null = as_term_list(random_null, "random_null")
     random_alt = as_term_list(random_alt, "random_alt")
     missing = set(random_null) - set(random_alt)

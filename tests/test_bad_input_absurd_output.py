@@ -13,9 +13,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from raw_timss import raw_timss
 
 import hlmteach as hlm
-from hlmteach.data import PLAUSIBLE_VALUES, tidy_timss
+from hlmteach.data import tidy_timss
 from hlmteach.validation import ModelInputError
 
 
@@ -326,22 +327,6 @@ def test_check_placeholder_is_a_request_not_an_error():
 
 
 # -- tidy_timss: nothing standardised by zero, nothing misread ----------------------------------
-def _raw(**changes) -> pd.DataFrame:
-    raw = pd.DataFrame(
-        {
-            "idcntry": [410, 410, 840, 840],
-            "idschool": [1, 2, 1, 2],
-            "idstud": [1, 2, 3, 4],
-            "boy": [1, 0, 1, 0],
-            "parent_educ": ["college", "high school", None, "college"],
-            **{pv: [600.0, 500.0, 520.0, 480.0] for pv in PLAUSIBLE_VALUES},
-        }
-    )
-    for column, values in changes.items():
-        raw[column] = values
-    return raw
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -357,7 +342,7 @@ def _raw(**changes) -> pd.DataFrame:
     ],
 )
 def test_tidy_timss_refuses_what_it_would_misread(changes, message):
-    raw = _raw(**changes)
+    raw = raw_timss(**changes)
     before = raw.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("error")

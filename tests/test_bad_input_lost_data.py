@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from raw_timss import raw_timss
 
 import hlmteach as hlm
-from hlmteach.data import PLAUSIBLE_VALUES, tidy_timss
+from hlmteach.data import tidy_timss
 from hlmteach.validation import ModelInputError
 
 
@@ -241,22 +242,6 @@ def test_rows_without_any_complete_plausible_values(hsb_pv):
 
 
 # -- ids with a fractional part would merge students or schools ---------------------------------
-def _raw(**changes) -> pd.DataFrame:
-    raw = pd.DataFrame(
-        {
-            "idcntry": [410, 410, 840, 840],
-            "idschool": [1, 2, 1, 2],
-            "idstud": [1, 2, 3, 4],
-            "boy": [1, 0, 1, 0],
-            "parent_educ": ["college", "high school", None, "college"],
-            **{pv: [600.0, 500.0, 520.0, 480.0] for pv in PLAUSIBLE_VALUES},
-        }
-    )
-    for column, values in changes.items():
-        raw[column] = values
-    return raw
-
-
 @pytest.mark.parametrize(
     ("changes", "culprit"),
     [
@@ -270,7 +255,7 @@ def _raw(**changes) -> pd.DataFrame:
     ],
 )
 def test_tidy_timss_refuses_ids_that_would_merge(changes, culprit):
-    raw = _raw(**changes)
+    raw = raw_timss(**changes)
     before = raw.copy()
     with pytest.raises(ModelInputError, match=f"'{culprit}'"):
         tidy_timss(raw)
@@ -278,7 +263,7 @@ def test_tidy_timss_refuses_ids_that_would_merge(changes, culprit):
 
 
 def test_tidy_timss_keeps_every_school_apart():
-    tidy = tidy_timss(_raw(idschool=[1.0, 2.0, 1.0, 2.0]))
+    tidy = tidy_timss(raw_timss(idschool=[1.0, 2.0, 1.0, 2.0]))
     assert tidy["school"].nunique() == 4 and len(tidy) == 4
 
 
