@@ -17,8 +17,8 @@ This module imports matplotlib and seaborn; ``import hlmteach`` does not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,8 +28,17 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-if TYPE_CHECKING:
-    from .models import HLMResult
+from .models import HLMResult, OLSResult
+from .validation import (
+    ModelInputError,
+    require_choice,
+    require_frame,
+    require_integer,
+    require_numeric_column,
+    require_positive,
+    require_probability,
+    require_result,
+)
 
 __all__ = [
     "caterpillar",
@@ -43,6 +52,7 @@ __all__ = [
 ]
 
 _RELIABILITY_CMAP = "viridis"
+_MAX_BINS = 1000
 
 
 # -- shared helpers ------------------------------------------------------------------------------
@@ -65,35 +75,111 @@ def _unit(fit: HLMResult, unit: str | None) -> str:
     return _default_unit(fit) if unit is None else unit
 
 
+def _check_unit(unit: object) -> None:
+    if unit is not None and (not isinstance(unit, str) or not unit.strip()):
+        raise ModelInputError(
+            f"The argument unit must be a non-empty text such as unit='HSB score points', or None "
+            f"for the default taken from the outcome's name; not {type(unit).__name__} ({unit!r})."
+        )
+
+
 def _term_unit(term: str, unit: str) -> str:
     return unit if term == "Intercept" else f"{unit} per unit of {term}"
 
 
-def _check_hlm(fit: Any) -> None:
-    if not hasattr(fit, "random_effects"):
-        raise TypeError(
-            f"This figure needs a fitted HLM (from hlm.fit_hlm), not {type(fit).__name__}."
+def _check_hlm(fit: object, argument: str = "fit") -> HLMResult:
+    """Return ``fit`` if it is one HLMResult; name the argument and the fix otherwise."""
+    if isinstance(fit, HLMResult):
+        return fit
+    if isinstance(fit, OLSResult):
+        raise ModelInputError(
+            f"The argument {argument} is an OLS fit (OLSResult), which has no school random "
+            "effects to plot. Fit the two-level model with hlm.fit_hlm(data, formula, "
+            "group='school') and pass that."
         )
-
-
-def _check_term(fit: HLMResult, term: str) -> None:
-    _check_hlm(fit)
-    if term not in fit.design.random_names:
-        raise ValueError(
-            f"{term!r} has no random effect in this model; its random terms are "
-            f"{fit.design.random_names}. Choose one of them, or refit with random=[{term!r}]."
+    if type(fit).__name__ == "PooledResult":
+        raise ModelInputError(
+            f"The argument {argument} is pooled over plausible values (PooledResult), which "
+            "has no school random effects of its own. Plot the fit to one plausible value, "
+            "for example pooled.fits['math1']."
         )
+    if type(fit).__module__.startswith("statsmodels"):
+        raise ModelInputError(
+            f"The argument {argument} is a statsmodels result ({type(fit).__name__}); the "
+            "figures read hlmteach's own fits. Refit with fit_hlm(..., engine='hlmteach'), "
+            "the default."
+        )
+    require_result(fit, [HLMResult], argument)
+    return fit  # type: ignore[return-value]  # require_result raised
 
 
-def _as_mapping(fits: Mapping[str, HLMResult] | HLMResult) -> Mapping[str, HLMResult]:
+def _check_term(fit: HLMResult, term: object, argument: str = "term") -> str:
+    """Return ``term`` if it is one of the fit's random terms; list them otherwise."""
+    names = fit.design.random_names
+    if not isinstance(term, str):
+        raise ModelInputError(
+            f"The argument {argument} must be the name of one random term, one of {names}, "
+            f"not {type(term).__name__} ({term!r})."
+        )
+    if term not in names and term in fit.design.fixed_names:
+        raise ModelInputError(
+            f"The argument {argument} {term!r} has no random effect in this model (only a fixed "
+            f"effect); its random terms are {names}. Choose one of them, or refit with "
+            f"random=[{term!r}]."
+        )
+    return require_choice(term, names, argument)
+
+
+def _as_mapping(fits: object, argument: str = "fits") -> dict[str, HLMResult]:
+    """One fit, or a non-empty mapping of label to fit, as a dict of distinct text labels."""
     if isinstance(fits, Mapping):
         if len(fits) == 0:
-            raise ValueError("No fitted models were given.")
-        for fit in fits.values():
-            _check_hlm(fit)
-        return fits
-    _check_hlm(fits)
-    return {fits.label or "all schools": fits}
+            raise ModelInputError(
+                f"The argument {argument} is empty: there is no fitted model to plot. Pass one "
+                "fit, or the fits of a by= column such as fit_hlm(data, formula, "
+                "group='school', by='country')."
+            )
+        labels: dict[str, object] = {}
+        for key, fit in fits.items():
+            _check_hlm(fit, f"{argument}[{key!r}]")
+            label = str(key)
+            if label in labels:
+                raise ModelInputError(
+                    f"The argument {argument} has the keys {labels[label]!r} and {key!r}, which "
+                    f"print the same ({label!r}), so their panels could not be told apart. "
+                    "Rename one of them."
+                )
+            labels[label] = key
+        return {label: fits[key] for label, key in labels.items()}
+    if isinstance(fits, (list, tuple)):
+        raise ModelInputError(
+            f"The argument {argument} must be one fit or a mapping of label to fit, such as "
+            f"{{'Korea': fit_korea, 'USA': fit_usa}}, not a {type(fits).__name__}."
+        )
+    fit = _check_hlm(fits, argument)
+    return {fit.label or "all schools": fit}
+
+
+def _require_table(
+    table: object, columns: Sequence[str], argument: str, producer: str
+) -> pd.DataFrame:
+    """``table`` if it has the numeric, complete ``columns`` that ``producer`` returns."""
+    table = require_frame(table, argument)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        have = ", ".join(map(str, table.columns[:20]))
+        raise ModelInputError(
+            f"The argument {argument} lacks the column(s) {missing} that this figure plots; pass "
+            f"the table that {producer}(...) returns, unchanged. Its columns are: {have}."
+        )
+    for column in columns:
+        values = require_numeric_column(table, column, f"{argument} column")
+        if values.isna().any():
+            raise ModelInputError(
+                f"The {argument} column {column!r} has {int(values.isna().sum())} missing "
+                f"value(s); pass the table that {producer}(...) returns, or drop those rows."
+            )
+    return table
 
 
 def _fmt(value: float) -> str:
@@ -157,7 +243,7 @@ def school_ols_coefficients(fit: HLMResult) -> pd.DataFrame:
     >>> bool(np.allclose(ols["Intercept"], hsb.groupby("school")["mathach"].mean()))
     True
     """
-    _check_hlm(fit)
+    fit = _check_hlm(fit)
     cp = fit.engine_fit.cross_products
     fixed_only = _fixed_level1_columns(fit)
     rhs = cp.Zty - cp.ZtX[:, :, fixed_only] @ fit.engine_fit.beta[fixed_only]
@@ -269,10 +355,21 @@ def coefficient_distribution(
     >>> fig = coefficient_distribution(fits, "Intercept")
     >>> type(fig).__name__, len(fig.axes)
     ('Figure', 4)
+    >>> coefficient_distribution(fits, "ses")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: Unknown term 'ses'; use one of 'Intercept'.
     """
     fits = _as_mapping(fits)
     for fit in fits.values():
         _check_term(fit, term)
+    _check_unit(unit)
+    bins = require_integer(bins, "bins", 1)
+    if bins > _MAX_BINS:
+        raise ModelInputError(
+            f"The argument bins must be at most {_MAX_BINS}, not {bins}: a histogram of the "
+            "schools needs far fewer bins (the default is 20)."
+        )
     values = {name: _eblups(fit, term).to_numpy() for name, fit in fits.items()}
     edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
     k = len(fits)
@@ -350,8 +447,18 @@ def caterpillar(
     >>> fig = caterpillar(m)
     >>> type(fig).__name__, fig.axes[0].get_xlabel()
     ('Figure', 'schools, ranked by their EBLUP')
+
+    The half-width must be positive; a negative ``z`` would turn the bars inside out:
+
+    >>> caterpillar(m, z=-1.96)
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument z must be positive, not -1.96.
     """
-    _check_term(fit, term)
+    fit = _check_hlm(fit)
+    term = _check_term(fit, term)
+    _check_unit(unit)
+    z = require_positive(z, "z")
     table = fit.random_effects.xs(term, level="term")
     order = np.argsort(table["estimate"].to_numpy(), kind="stable")
     est = table["estimate"].to_numpy()[order]
@@ -420,12 +527,20 @@ def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = Non
     >>> type(fig).__name__, len(fig.axes)  # the plot and its colour bar
     ('Figure', 2)
     """
-    _check_term(fit, term)
+    fit = _check_hlm(fit)
+    term = _check_term(fit, term)
+    _check_unit(unit)
     ols = school_ols_coefficients(fit)[term].to_numpy()
     eb = _eb_coefficients(fit)[term].to_numpy()
     prior = _fixed_part_coefficients(fit)[term].to_numpy()
     reliability = fit.school_reliability[term].to_numpy()
     keep = np.isfinite(ols) & np.isfinite(eb)
+    if not keep.any():
+        raise ModelInputError(
+            f"No school has its own OLS estimate of the term {term!r} (each school's Z'Z is "
+            "singular: too few students, or no variation in the predictor), so there is no "
+            "shrinkage to show. Choose another term, or use caterpillar(fit, term)."
+        )
     gamma = float(fit.fixed.loc[term, "estimate"]) if term in fit.fixed.index else 0.0
     colors = _palette()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
@@ -483,8 +598,8 @@ def _other_values(fit: HLMResult, others: str) -> tuple[np.ndarray, np.ndarray]:
         np.add.at(sums, codes, X)
         per_school = sums / np.bincount(codes, minlength=J)[:, None]
         average = X.mean(axis=0)
-    else:
-        raise ValueError(f"Unknown others={others!r}; use 'mean', 'zero' or 'school'.")
+    else:  # pragma: no cover - school_lines checked others
+        raise ModelInputError(f"Unknown others {others!r}; use one of 'mean', 'school', 'zero'.")
     if "Intercept" in design.fixed_names:
         per_school[:, design.fixed_names.index("Intercept")] = 1.0
         average[design.fixed_names.index("Intercept")] = 1.0
@@ -567,6 +682,10 @@ def school_lines(
     ('Figure', 160)
     """
     groups = _as_mapping(fits)
+    for name, fit in groups.items():
+        _check_line_predictor(fit, x, name if len(groups) > 1 else None)
+    others = require_choice(others, tuple(_HELD), "others")
+    _check_unit(unit)
     fig, axes = plt.subplots(
         1,
         len(groups),
@@ -575,9 +694,6 @@ def school_lines(
         layout="constrained",
         squeeze=False,
     )
-    held = {"mean": "at their means", "zero": "at 0", "school": "at each school's own means"}
-    if others not in held:
-        raise ValueError(f"Unknown others={others!r}; use 'mean', 'zero' or 'school'.")
     for ax, (name, fit) in zip(axes[0], groups.items(), strict=True):
         _draw_school_lines(ax, fit, x, others)
         ax.set_ylabel(f"predicted {fit.design.outcome} ({_unit(fit, unit)})")
@@ -585,28 +701,46 @@ def school_lines(
             ax.set_title(name)
     outcome = next(iter(groups.values())).design.outcome
     fig.suptitle(
-        f"Each school's fitted line of {outcome} on {x} (other predictors held {held[others]})"
+        f"Each school's fitted line of {outcome} on {x} (other predictors held {_HELD[others]})"
     )
     return fig
 
 
+_HELD = {"mean": "at their means", "zero": "at 0", "school": "at each school's own means"}
+
+
+def _check_line_predictor(fit: HLMResult, x: object, name: str | None) -> None:
+    """Raise unless ``x`` is a fixed-effect column of ``fit`` that varies within schools."""
+    names = fit.design.fixed_names
+    candidates = [
+        n
+        for n, school in zip(names, fit.design.school_level, strict=True)
+        if n != "Intercept" and not school
+    ]
+    where = "this model" if name is None else f"the fit {name!r}"
+    if not isinstance(x, str):
+        raise ModelInputError(
+            f"The argument x must be the name of one level-1 predictor of {where}, one of "
+            f"{candidates}, not {type(x).__name__} ({x!r})."
+        )
+    if x not in names or x == "Intercept":
+        raise ModelInputError(
+            f"The argument x {x!r} is not a predictor column of {where}; its level-1 "
+            f"fixed-effect columns are {candidates}."
+        )
+    if fit.design.school_level[names.index(x)]:
+        raise ModelInputError(
+            f"The argument x {x!r} does not vary within any school of {where} (it is a "
+            "school-level variable), so a school has no line in it. Choose a level-1 predictor"
+            f"{', one of ' + str(candidates) if candidates else ''}."
+        )
+
+
 def _draw_school_lines(ax: Any, fit: HLMResult, x: str, others: str) -> None:
-    _check_hlm(fit)
     design = fit.design
     names = design.fixed_names
-    if x not in names or x == "Intercept":
-        candidates = [n for n in names if n != "Intercept"]
-        raise ValueError(
-            f"{x!r} is not a predictor column of this model; its fixed-effect columns are "
-            f"{candidates}."
-        )
     column = design.X[:, names.index(x)]
     codes = design.group_codes
-    if design.school_level[names.index(x)]:
-        raise ValueError(
-            f"{x!r} does not vary within any school (it is a school-level variable), so a "
-            "school has no line in it. Choose a level-1 predictor."
-        )
     J = design.n_groups
     x_low = np.full(J, np.inf)
     x_high = np.full(J, -np.inf)
@@ -664,8 +798,16 @@ def variance_partition(
     >>> fig = variance_partition(fits)
     >>> type(fig).__name__, len(fig.axes[0].patches)
     ('Figure', 4)
+    >>> variance_partition({})
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument fits is empty: there is no fitted model
+    to plot. Pass one fit, or the fits of a by= column such as fit_hlm(data, formula,
+    group='school', by='country').
     """
+    by = str(getattr(fits, "by", "model"))
     fits = _as_mapping(fits)
+    _check_unit(unit)
     names = list(fits)
     tau00 = np.array([float(fit.tau.iloc[0, 0]) for fit in fits.values()])
     sigma2 = np.array([fit.sigma2 for fit in fits.values()])
@@ -695,7 +837,7 @@ def variance_partition(
     ax.set_xticks(position, names)
     ax.set_ylim(0, 1.15 * float((tau00 + sigma2).max()))
     first = next(iter(fits.values()))
-    ax.set_xlabel(str(getattr(fits, "by", "model")))
+    ax.set_xlabel(by)
     ax.set_ylabel(f"variance ({_unit(first, unit)} squared)")
     fig.suptitle("How the variance splits between and within schools")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
@@ -703,6 +845,35 @@ def variance_partition(
 
 
 # -- figures of the simulations ------------------------------------------------------------------
+_FALSE_POSITIVE_COLUMNS = ("icc", "school_size", "ols_rate", "ols_mcse", "hlm_rate", "hlm_mcse")
+_SCHOOL_MEANS_COLUMNS = ("observed_mean", "eb", "true_mean", "reliability", "grand_mean")
+
+
+def _check_false_positive_table(results: pd.DataFrame) -> None:
+    """Rates are shares, SEs not negative, and each (icc, school_size) cell appears once."""
+    for column in ("ols_rate", "hlm_rate"):
+        values = results[column].to_numpy(dtype=float)
+        if ((values < 0) | (values > 1)).any():
+            raise ModelInputError(
+                f"The results column {column!r} must hold shares between 0 and 1 (rates, not "
+                f"percentages), found {values.min():g} to {values.max():g}."
+            )
+    for column in ("ols_mcse", "hlm_mcse"):
+        if (results[column].to_numpy(dtype=float) < 0).any():
+            raise ModelInputError(
+                f"The results column {column!r} holds negative standard errors; pass the table "
+                "that simulate_false_positives(...) returns."
+            )
+    twice = results.duplicated(["icc", "school_size"], keep=False)
+    if twice.any():
+        first = results.loc[twice, ["icc", "school_size"]].iloc[0]
+        raise ModelInputError(
+            f"The argument results has {int(twice.sum())} rows for the same cells (such as "
+            f"icc={first['icc']:g}, school_size={first['school_size']:g}), which would be drawn "
+            "as one zig-zag line. Pass one simulation's table, or average the repeated cells."
+        )
+
+
 def false_positive_rates(results: pd.DataFrame, *, alpha: float | None = None) -> Figure:
     """False-positive rates of OLS and HLM by ICC, one panel per school size.
 
@@ -732,15 +903,16 @@ def false_positive_rates(results: pd.DataFrame, *, alpha: float | None = None) -
     >>> type(fig).__name__, len(fig.axes)
     ('Figure', 2)
     """
-    needed = {"icc", "school_size", "ols_rate", "ols_mcse", "hlm_rate", "hlm_mcse"}
-    missing = needed - set(results.columns)
-    if missing:
-        raise ValueError(
-            f"The table lacks the column(s) {sorted(missing)}; pass the output of "
-            "simulate_false_positives."
-        )
+    results = _require_table(
+        results, _FALSE_POSITIVE_COLUMNS, "results", "simulate_false_positives"
+    )
     if alpha is None:
-        alpha = float(results.attrs.get("alpha", 0.05))
+        alpha = require_probability(
+            results.attrs.get("alpha", 0.05), "alpha (read from results.attrs['alpha'])"
+        )
+    else:
+        alpha = require_probability(alpha, "alpha")
+    _check_false_positive_table(results)
     sizes = sorted(results["school_size"].unique())
     colors = _palette()
     fig, axes = plt.subplots(
@@ -804,18 +976,29 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     >>> type(fig).__name__
     'Figure'
     """
-    needed = {"observed_mean", "eb", "true_mean", "reliability", "grand_mean"}
-    missing = needed - set(frame.columns)
-    if missing:
-        raise ValueError(
-            f"The table lacks the column(s) {sorted(missing)}; pass the output of "
-            "simulate_school_means."
+    frame = _require_table(frame, _SCHOOL_MEANS_COLUMNS, "frame", "simulate_school_means")
+    if unit is None:
+        raise ModelInputError(
+            "The argument unit must be a non-empty text such as unit='score units', not None."
         )
-    observed = frame["observed_mean"].to_numpy()
-    eb = frame["eb"].to_numpy()
-    truth = frame["true_mean"].to_numpy()
-    reliability = frame["reliability"].to_numpy()
-    grand_mean = float(frame["grand_mean"].iloc[0])
+    _check_unit(unit)
+    reliability = frame["reliability"].to_numpy(dtype=float)
+    if ((reliability < 0) | (reliability > 1)).any():
+        raise ModelInputError(
+            f"The frame column 'reliability' must lie between 0 and 1, found "
+            f"{reliability.min():g} to {reliability.max():g}; pass the table that "
+            "simulate_school_means(...) returns."
+        )
+    grand = frame["grand_mean"].to_numpy(dtype=float)
+    if np.ptp(grand) > 1e-12 * max(1.0, float(np.abs(grand).max())):
+        raise ModelInputError(
+            "The frame column 'grand_mean' differs between rows, so the frame holds more than "
+            "one simulation; plot each simulate_school_means(...) table on its own."
+        )
+    observed = frame["observed_mean"].to_numpy(dtype=float)
+    eb = frame["eb"].to_numpy(dtype=float)
+    truth = frame["true_mean"].to_numpy(dtype=float)
+    grand_mean = float(grand[0])
     cmap = _RELIABILITY_CMAP
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
     segments = np.stack(

@@ -16,10 +16,20 @@ from typing import Any
 import pandas as pd
 
 from .data import COUNTRIES
-from .design import ModelInputError
+from .design import build_design
 from .inference import LikelihoodRatioTest, lr_test
 from .models import HLMResult, fit_hlm
 from .tables import hlm_table
+from .validation import (
+    ModelInputError,
+    as_term_list,
+    check_formula_text,
+    require_choice,
+    require_columns,
+    require_frame,
+    require_integer,
+    require_numeric_column,
+)
 
 __all__ = [
     "Explorer",
@@ -33,6 +43,25 @@ __all__ = [
 
 COUNTRY_CHOICES = (*COUNTRIES.values(), "Both")
 SLOPE_TERMS = ("college", "boy")
+METHODS = ("REML", "ML")
+FIGURE_KINDS = ("school lines", "slope distribution")
+
+
+def _check_slopes(random_slopes: object, argument: str = "random_slopes") -> tuple[str, ...]:
+    """The random slopes as a tuple in the explorer's order; each must be one of SLOPE_TERMS."""
+    slopes = as_term_list(random_slopes, argument)
+    for term in slopes:
+        require_choice(term, SLOPE_TERMS, f"explorer {argument} term")
+    return tuple(t for t in SLOPE_TERMS if t in slopes)
+
+
+def _check_method(method: object) -> str:
+    return require_choice(method, METHODS, "explorer method", normalise=str.upper)
+
+
+def _check_seed(seed: object) -> int | None:
+    """None (a new random draw at each redraw) or a whole number of at least 0."""
+    return None if seed is None else require_integer(seed, "seed", 0)
 
 
 @dataclass(frozen=True)
@@ -46,12 +75,27 @@ class ExplorerSetting:
     random_slopes : tuple of str
         Level-1 predictors whose slopes vary across schools (of "college", "boy").
     method : {"REML", "ML"}
-        Estimation method.
+        Estimation method (``"reml"`` and ``"ml"`` are read as upper case).
+
+    Examples
+    --------
+    >>> ExplorerSetting("USA", ["boy", "college"], "ml")
+    ExplorerSetting(country='USA', random_slopes=('college', 'boy'), method='ML')
+    >>> ExplorerSetting("France")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: Unknown explorer setting country 'France'; use one of
+    'Both', 'Korea', 'USA'.
     """
 
     country: str = "Korea"
     random_slopes: tuple[str, ...] = ("college",)
     method: str = "REML"
+
+    def __post_init__(self) -> None:
+        require_choice(self.country, COUNTRY_CHOICES, "explorer setting country")
+        object.__setattr__(self, "random_slopes", _check_slopes(self.random_slopes))
+        object.__setattr__(self, "method", _check_method(self.method))
 
     @property
     def countries(self) -> tuple[str, ...]:
@@ -114,16 +158,20 @@ class Explorer:
     """
 
     def __init__(self, data: pd.DataFrame, formula: str = "math ~ college + boy") -> None:
-        self.data = data
+        self.data = _check_explorer_data(data, formula)
         self.formula = formula
         self._frames = {c: data[data["country"] == c] for c in COUNTRIES.values()}
+        for country, frame in self._frames.items():
+            frame.attrs = {**frame.attrs, "label": country}
+            build_design(frame, formula, group="school")  # every check of fit_hlm, before widgets
         self._fits: dict[tuple[str, tuple[str, ...], str], HLMResult] = {}
         self._figures: dict[tuple[ExplorerSetting, str], bytes] = {}
         self.previous: ExplorerSetting | None = None
 
     def fit(self, country: str, random_slopes: tuple[str, ...], method: str) -> HLMResult:
         """The fit for one country and setting (cached)."""
-        key = (country, tuple(sorted(random_slopes)), method)
+        country = require_choice(country, tuple(self._frames), "explorer fit country")
+        key = (country, tuple(sorted(_check_slopes(random_slopes))), _check_method(method))
         if key not in self._fits:
             self._fits[key] = fit_hlm(
                 self._frames[country],
@@ -137,7 +185,8 @@ class Explorer:
 
     def figure_png(self, view: ExplorerView, kind: str = "school lines") -> bytes:
         """The explorer's figure for ``view`` as PNG bytes, drawn once per setting and kind."""
-        key = (view.setting, kind)
+        _check_view(view)
+        key = (view.setting, require_choice(kind, FIGURE_KINDS, "figure kind"))
         if key not in self._figures:
             import io
 
@@ -159,6 +208,36 @@ class Explorer:
     def view(self, setting: ExplorerSetting) -> ExplorerView:
         """Everything the explorer shows for ``setting``; remembers it as the previous one."""
         return explorer_view(self, setting)
+
+
+def _check_explorer_data(data: object, formula: object) -> pd.DataFrame:
+    """The explorer's data: a frame with both countries, the schools and the slopes' columns."""
+    data = require_frame(data, "data")
+    check_formula_text(formula)
+    require_columns(data, ["country", "school"], "explorer (argument data)")
+    for term in SLOPE_TERMS:
+        require_numeric_column(data, term, "explorer's random-slope column")
+    present = data["country"].dropna().unique()
+    missing = [c for c in COUNTRIES.values() if c not in set(present)]
+    if missing:
+        shown = sorted(map(repr, present))[:6]
+        raise ModelInputError(
+            f"The argument data has no rows for {missing} in its column 'country', which holds "
+            f"{', '.join(shown) or 'only missing values'}. The explorer compares "
+            f"{' and '.join(COUNTRIES.values())}: pass hlm.load_timss(), or a frame whose "
+            "country column names both countries so (codes such as 410 and 840 can be mapped "
+            "with hlm.data.COUNTRIES)."
+        )
+    return data
+
+
+def _check_view(view: object) -> ExplorerView:
+    if not isinstance(view, ExplorerView):
+        raise ModelInputError(
+            f"The argument view must be an ExplorerView (from Explorer.view(setting)), not "
+            f"{type(view).__name__}."
+        )
+    return view
 
 
 def _compare(previous: HLMResult, current: HLMResult) -> LikelihoodRatioTest | str:
@@ -198,11 +277,15 @@ def explorer_view(explorer: Explorer, setting: ExplorerSetting) -> ExplorerView:
     >>> any("estimated at zero" in note for note in view.notes)
     True
     """
-    unknown = set(setting.random_slopes) - set(SLOPE_TERMS)
-    if unknown or setting.country not in COUNTRY_CHOICES:
+    if not isinstance(explorer, Explorer):
         raise ModelInputError(
-            f"Unknown explorer setting {setting}; countries are {COUNTRY_CHOICES} and random "
-            f"slopes come from {SLOPE_TERMS}."
+            f"The argument explorer must be an Explorer (Explorer(hlm.load_timss())), not "
+            f"{type(explorer).__name__}."
+        )
+    if not isinstance(setting, ExplorerSetting):
+        raise ModelInputError(
+            f"The argument setting must be an ExplorerSetting, such as "
+            f"ExplorerSetting('USA', ('college',), 'REML'), not {type(setting).__name__}."
         )
     fits = {c: explorer.fit(c, setting.random_slopes, setting.method) for c in setting.countries}
     fit_statistics = pd.DataFrame({c: f.fit_stats for c, f in fits.items()})
@@ -218,15 +301,39 @@ def explorer_view(explorer: Explorer, setting: ExplorerSetting) -> ExplorerView:
     return ExplorerView(setting, fits, hlm_table(fits), fit_statistics, tests, notes)
 
 
-def explorer_figure(view: ExplorerView, kind: str = "school lines"):
-    """The explorer's figure: each school's fitted college line, or the slopes' spread."""
+def explorer_figure(view: ExplorerView, kind: str = "school lines") -> Any:
+    """The explorer's figure: each school's fitted college line, or the slopes' spread.
+
+    Parameters
+    ----------
+    view : ExplorerView
+        What :meth:`Explorer.view` returned.
+    kind : {"school lines", "slope distribution"}
+        The figure; without a random college slope, "slope distribution" shows the lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> view = Explorer(hlm.load_timss()).view(ExplorerSetting("USA"))
+    >>> type(explorer_figure(view, "slope distribution")).__name__
+    'Figure'
+    >>> explorer_figure(view, "histogram")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: Unknown figure kind 'histogram'; use one of 'school
+    lines', 'slope distribution'.
+    """
     from . import plots
 
+    _check_view(view)
+    kind = require_choice(kind, FIGURE_KINDS, "figure kind")
     if kind == "slope distribution" and "college" in view.setting.random_slopes:
         return plots.coefficient_distribution(view.fits, "college")
-    if kind in ("school lines", "slope distribution"):  # without a random slope: lines
-        return plots.school_lines(view.fits, "college")
-    raise ValueError(f"Unknown figure {kind!r}; use 'school lines' or 'slope distribution'.")
+    return plots.school_lines(view.fits, "college")  # without a random slope: lines
 
 
 def _Panel(children: list, name: str) -> Any:  # noqa: N802 - behaves as a class
@@ -291,6 +398,26 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
     -------
     ipywidgets.VBox
         Display it in a notebook cell.
+
+    Raises
+    ------
+    ModelInputError
+        Before any widget is built, if ``data`` is not a frame with the columns
+        ``country`` (holding both Korea and USA), ``school``, ``math``,
+        ``college`` and ``boy``.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> panel = explorer(hlm.load_timss())  # doctest: +SKIP
+    >>> panel  # doctest: +SKIP
+    [Interactive: run this cell in JupyterLab to use the explorer.]
+    >>> explorer(hlm.load_hsb())
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The explorer (argument data) refers to column(s)
+    ['country'] that the data do not have. Check the spelling; the data's columns are:
+    school, minority, female, ses, mathach, size, sector, pracad, disclim, himinty, meanses.
     """
     import ipywidgets as widgets
     from IPython.display import Image
@@ -334,9 +461,33 @@ def explorer(data: pd.DataFrame | None = None) -> Any:
     return _Panel([controls, tables, figure], "the explorer")
 
 
-def shrinkage_widget(seed: int = 2026) -> Any:
-    """Sliders for tau00, sigma2 and school size: OLS school means against shrunken EB estimates."""
+def shrinkage_widget(seed: int | None = 2026) -> Any:
+    """Sliders for tau00, sigma2 and school size: OLS school means against shrunken EB estimates.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seed of the simulated schools (a whole number of at least 0); None draws
+        new schools at every redraw.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Display it in a notebook cell.
+
+    Examples
+    --------
+    >>> shrinkage_widget(seed=1)  # doctest: +SKIP
+    [Interactive: run this cell in JupyterLab to use the shrinkage widget.]
+    >>> shrinkage_widget(seed=-1)
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument seed must be a whole number of at
+    least 0, not -1.
+    """
     import ipywidgets as widgets
+
+    seed = _check_seed(seed)
 
     from .plots import shrinkage_demo
     from .simulation import simulate_school_means
@@ -353,9 +504,36 @@ def shrinkage_widget(seed: int = 2026) -> Any:
     )
 
 
-def false_positive_widget(seed: int = 2026, n_reps: int = 100) -> Any:
-    """Sliders for the ICC and school size: how often OLS and HLM find an effect that is absent."""
+def false_positive_widget(seed: int | None = 2026, n_reps: int = 100) -> Any:
+    """Sliders for the ICC and school size: how often OLS and HLM find an effect that is absent.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seed of the simulated data sets (a whole number of at least 0); None
+        draws new ones at every redraw.
+    n_reps : int
+        Simulated data sets per setting (at least 1); each redraw fits them all.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Display it in a notebook cell.
+
+    Examples
+    --------
+    >>> false_positive_widget(seed=1, n_reps=5)  # doctest: +SKIP
+    [Interactive: run this cell in JupyterLab to use the false-positive widget.]
+    >>> false_positive_widget(n_reps=0)
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument n_reps must be a whole number of at
+    least 1, not 0.
+    """
     import ipywidgets as widgets
+
+    seed = _check_seed(seed)
+    n_reps = require_integer(n_reps, "n_reps", 1)
 
     from .plots import false_positive_rates
     from .simulation import simulate_false_positives

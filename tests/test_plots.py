@@ -120,9 +120,9 @@ def test_unit_is_taken_from_the_outcome_or_the_argument(small_panel):
 
 
 def test_terms_without_a_random_effect_are_refused(sector_model):
-    with pytest.raises(ValueError, match="random"):
+    with pytest.raises(hlm.ModelInputError, match="random"):
         plots.caterpillar(sector_model, "sector")
-    with pytest.raises(TypeError, match="fit_hlm"):
+    with pytest.raises(hlm.ModelInputError, match="fit_hlm"):
         plots.caterpillar(hlm.fit_ols(hlm.load_hsb(), "mathach ~ ses"))
 
 
@@ -271,11 +271,11 @@ def test_school_lines_of_several_fits_share_the_y_axis(hsb):
 
 
 def test_school_lines_refuse_school_level_and_unknown_predictors(sector_model):
-    with pytest.raises(ValueError, match="school-level"):
+    with pytest.raises(hlm.ModelInputError, match="school-level"):
         plots.school_lines(sector_model, "sector")
-    with pytest.raises(ValueError, match="not a predictor"):
+    with pytest.raises(hlm.ModelInputError, match="not a predictor"):
         plots.school_lines(sector_model, "female")
-    with pytest.raises(ValueError, match="others"):
+    with pytest.raises(hlm.ModelInputError, match="others"):
         plots.school_lines(sector_model, "ses", others="median")
 
 
@@ -321,7 +321,7 @@ def test_false_positive_rates_plot_the_table():
         dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
         np.testing.assert_allclose(dashed[0].get_ydata(), [0.05, 0.05])
         assert str(m) in ax.get_title()
-    with pytest.raises(ValueError, match="simulate_false_positives"):
+    with pytest.raises(hlm.ModelInputError, match="simulate_false_positives"):
         plots.false_positive_rates(table.drop(columns="hlm_mcse"))
 
 
