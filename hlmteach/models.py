@@ -225,12 +225,16 @@ class HLMResult:
             variance = fit.G[k, k]
             what = "intercepts" if name == "Intercept" else f"slopes of {name}"
             if variance < 1e-8 * max(fit.sigma2, 1e-300) or k == 0:
+                advice = (
+                    "OLS (hlm.fit_ols) then describes these data as well as this model"
+                    if name == "Intercept"
+                    else f"Consider fixing this effect (removing {name!r} from random=)"
+                )
                 notes.append(
                     f"Boundary fit: the variance of the school {what} is estimated at zero. "
                     f"The data show no school-to-school variation in these {what} beyond "
                     f"chance; the estimate sits on the edge of what a variance can be, so its "
-                    f"Wald test is not valid. Consider fixing this effect (removing "
-                    f"{name!r} from random=)."
+                    f"Wald test is not valid. {advice}."
                 )
             else:
                 notes.append(

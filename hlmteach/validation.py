@@ -423,7 +423,11 @@ def require_choice(
     hlmteach.validation.ModelInputError: Unknown kind 'svg'; use one of 'pdf', 'png'.
     """
     key = normalise(value) if isinstance(value, str) else value
-    if key not in choices:
+    try:
+        known = key in choices
+    except TypeError:  # an unhashable value, such as a list, is no choice
+        known = False
+    if not known:
         options = ", ".join(repr(c) for c in sorted(choices))
         raise ModelInputError(f"Unknown {argument} {value!r}; use one of {options}.")
     return key

@@ -29,6 +29,7 @@ from .validation import (
     require_frame,
     require_integer,
     require_numeric_column,
+    require_seed,
 )
 
 __all__ = [
@@ -57,11 +58,6 @@ def _check_slopes(random_slopes: object, argument: str = "random_slopes") -> tup
 
 def _check_method(method: object) -> str:
     return require_choice(method, METHODS, "explorer method", normalise=str.upper)
-
-
-def _check_seed(seed: object) -> int | None:
-    """None (a new random draw at each redraw) or a whole number of at least 0."""
-    return None if seed is None else require_integer(seed, "seed", 0)
 
 
 @dataclass(frozen=True)
@@ -483,11 +479,11 @@ def shrinkage_widget(seed: int | None = 2026) -> Any:
     Traceback (most recent call last):
     ...
     hlmteach.validation.ModelInputError: The argument seed must be a whole number of at
-    least 0, not -1.
+    least 0 (such as seed=1), or None for a different simulation each time; not -1.
     """
     import ipywidgets as widgets
 
-    seed = _check_seed(seed)
+    seed = require_seed(seed)
 
     from .plots import shrinkage_demo
     from .simulation import simulate_school_means
@@ -532,7 +528,7 @@ def false_positive_widget(seed: int | None = 2026, n_reps: int = 100) -> Any:
     """
     import ipywidgets as widgets
 
-    seed = _check_seed(seed)
+    seed = require_seed(seed)
     n_reps = require_integer(n_reps, "n_reps", 1)
 
     from .plots import false_positive_rates
