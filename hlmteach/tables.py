@@ -64,7 +64,7 @@ def _checked_fits(fits: Any, kinds: str, digits: object) -> Mapping[str, Any]:
     from .plausible import PooledResult
 
     require_integer(digits, "digits", minimum=0)
-    allowed = {"ols": (OLSResult,), "hlm": (HLMResult, PooledResult)}[kinds]
+    allowed = {"ols": (OLSResult, PooledResult), "hlm": (HLMResult, PooledResult)}[kinds]
     if isinstance(fits, allowed):
         return {"model": fits}
     if not isinstance(fits, Mapping) or not len(fits):
