@@ -149,8 +149,37 @@ def formula_variables(formula: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _check_not_date_or_complex(column: pd.Series, name: str, role: str) -> None:
+    """Dates, durations and complex numbers have no meaning as a linear model's numbers."""
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        raise ModelInputError(
+            f"The {role} {name!r} holds dates or durations (dtype {column.dtype}). Turn it into "
+            f"a number first, for example years since a start date: "
+            f"(data[{name!r}] - data[{name!r}].min()).dt.days / 365.25."
+        )
+    if pd.api.types.is_complex_dtype(column):
+        raise ModelInputError(
+            f"The {role} {name!r} holds complex numbers (dtype {column.dtype}); a linear model "
+            "needs real numbers. Use the real part or the modulus explicitly."
+        )
+
+
+def _as_plain_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Nullable pandas dtypes (Int64, Float64, boolean) as numpy floats, which patsy reads."""
+    extension = [
+        c
+        for c in columns
+        if isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)
+        and (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+    ]
+    if not extension:
+        return frame
+    return frame.assign(**{c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in extension})
+
+
 def _check_outcome(data: pd.DataFrame, outcome: str) -> None:
     column = data[outcome]
+    _check_not_date_or_complex(column, outcome, "outcome")
     if numbers_stored_as_text(column):
         raise ModelInputError(
             f"The outcome {outcome!r} holds numbers stored as text (dtype {column.dtype}). "
@@ -190,7 +219,9 @@ def _factor_variables(formula: str) -> tuple[set[str], set[str]]:
 
 def _check_predictor_types(data: pd.DataFrame, formula: str) -> None:
     """Numbers stored as text would become one dummy per distinct value: refuse them."""
-    as_number, _ = _factor_variables(formula)
+    as_number, as_category = _factor_variables(formula)
+    for name in sorted(as_number | as_category):
+        _check_not_date_or_complex(data[name], name, "predictor")
     for name in sorted(as_number):
         if numbers_stored_as_text(data[name]):
             raise ModelInputError(
@@ -229,12 +260,13 @@ def _check_group_argument(group: object, outcome: str, variables: Sequence[str])
     return group
 
 
-def _rank_check(X: np.ndarray, names: list[str]) -> None:
+def _rank_check(X: np.ndarray, names: list[str], role: str = "predictors") -> None:
     """Raise if a column of X is a linear combination of the columns before it."""
-    scale = np.sqrt((X**2).sum(axis=0))
+    largest = np.abs(X).max(axis=0)
+    scale = np.sqrt(((X / np.where(largest > 0, largest, 1.0)) ** 2).sum(axis=0)) * largest
     if np.any(scale == 0):
         k = int(np.flatnonzero(scale == 0)[0])
-        raise ModelInputError(f"The predictor {names[k]!r} is zero in every row used; drop it.")
+        raise ModelInputError(f"The {role} column {names[k]!r} is zero in every row used; drop it.")
     # Without pivoting, R's k-th diagonal is the part of column k that the columns
     # before it cannot explain: (near) zero means an exact linear combination.
     diag = np.abs(np.diag(np.linalg.qr(X / scale, mode="r")))
@@ -242,8 +274,24 @@ def _rank_check(X: np.ndarray, names: list[str]) -> None:
     if dependent.size:
         k = int(dependent[0])
         raise ModelInputError(
-            f"The predictors are collinear: {names[k]!r} is an exact linear combination "
+            f"The {role} are collinear: {names[k]!r} is an exact linear combination "
             f"of {names[:k]}. Drop one of them (or a dummy of a category) and fit again."
+        )
+
+
+#: Beyond this, squares and cross-products overflow double precision.
+_LARGEST_VALUE = 1e150
+
+
+def _check_magnitude(values: np.ndarray, names: list[str]) -> None:
+    """Refuse values so large that their squares overflow: ask for other units."""
+    largest = np.abs(values.reshape(values.shape[0], -1)).max(axis=0)
+    too_large = [n for n, v in zip(names, largest, strict=True) if v > _LARGEST_VALUE]
+    if too_large:
+        raise ModelInputError(
+            f"The variable(s) {too_large} have values beyond {_LARGEST_VALUE:g}, whose squares "
+            "cannot be computed in double precision. Express them in larger units (divide "
+            "them by a power of ten) and fit again."
         )
 
 
@@ -351,7 +399,7 @@ def build_design(
     _check_finite(data, used)
 
     complete = data[used].notna().all(axis=1)
-    frame = data.loc[complete]
+    frame = _as_plain_numbers(data.loc[complete], [c for c in used if c != group])
     n_dropped = int((~complete).sum())
     if frame.shape[0] == 0:
         raise ModelInputError(
@@ -395,6 +443,8 @@ def build_design(
             f"The predictor(s) {bad} have values that are not finite numbers after their "
             "transformation (for example the log of 0). Drop or fix those rows first."
         )
+    _check_magnitude(y, [outcome])
+    _check_magnitude(X, fixed_names)
     _check_terms_kept(X_df, formula)
     if X.shape[0] <= X.shape[1]:
         raise ModelInputError(
@@ -415,6 +465,7 @@ def build_design(
             "variance estimates). Fit OLS instead, or check the grouping column."
         )
     Z, random_names = _random_design(random_formula, frame, X, fixed_names)
+    _rank_check(Z, random_names, "random effects (random=)")
     within = varies_within_groups(Z, codes)
     for k, name in enumerate(random_names):
         if name != "Intercept" and not within[k]:

@@ -139,6 +139,8 @@ def numbers_stored_as_text(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return False
     if isinstance(column.dtype, pd.CategoricalDtype):
+        if pd.api.types.is_numeric_dtype(column.cat.categories):
+            return False  # an explicit categorical of numbers is a category, not text
         values = pd.Series(column.cat.categories)
     else:
         values = column.dropna()

@@ -291,3 +291,64 @@ def test_tables_take_one_model_and_check_digits(hsb):
     slope_only = hlm.fit_hlm(hsb, "mathach ~ ses - 1", group="school")
     with pytest.raises(ModelInputError, match=r"no fixed intercept"):
         tables.anova_table(slope_only)
+
+
+@pytest.mark.parametrize(
+    ("column", "pattern"),
+    [
+        (lambda n: pd.date_range("2000-01-01", periods=n), r"predictor 'x' holds dates"),
+        (lambda n: pd.to_timedelta(np.arange(n), unit="D"), r"predictor 'x' holds dates"),
+        (lambda n: np.arange(n) + 1j, r"predictor 'x' holds complex numbers"),
+    ],
+)
+def test_dates_durations_and_complex_numbers_are_not_numbers(hsb, column, pattern):
+    data = hsb.assign(x=column(len(hsb)))
+    _refused(lambda d: hlm.fit_hlm(d, "mathach ~ x", group="school"), data, pattern)
+
+
+def test_complex_outcome(hsb):
+    data = hsb.assign(y=hsb["mathach"] + 1j)
+    _refused(
+        lambda d: hlm.fit_hlm(d, "y ~ ses", group="school"), data, r"outcome 'y' holds complex"
+    )
+
+
+def test_nullable_dtypes_are_read_as_numbers(hsb):
+    """Int64, Float64 and boolean columns, with <NA>, fit as their float equivalents."""
+    plain = hsb.assign(x=np.where(hsb.index % 3 == 0, np.nan, hsb["ses"]))
+    nullable = plain.assign(
+        x=pd.array(plain["x"], dtype="Float64"), female=pd.array(hsb["female"], dtype="Int64")
+    )
+    expected = hlm.fit_hlm(plain, "mathach ~ x + female", group="school")
+    fit = hlm.fit_hlm(nullable, "mathach ~ x + female", group="school")
+    assert fit.n_dropped == expected.n_dropped == int((hsb.index % 3 == 0).sum())
+    assert fit.deviance == pytest.approx(expected.deviance, abs=1e-9)
+    flags = hsb.assign(b=pd.array(hsb["female"] == 1, dtype="boolean"))
+    as_bool = hlm.fit_hlm(flags, "mathach ~ b", group="school")
+    as_number = hlm.fit_hlm(hsb, "mathach ~ female", group="school")
+    assert as_bool.deviance == pytest.approx(as_number.deviance, abs=1e-9)
+
+
+def test_a_categorical_of_numbers_is_a_category(hsb):
+    data = hsb.assign(size_band=pd.Categorical(np.where(hsb["ses"] > 0, 2, 1)))
+    fit = hlm.fit_hlm(data, "mathach ~ size_band", group="school")
+    assert "size_band[T.2]" in fit.fixed.index
+
+
+def test_collinear_random_effects(hsb):
+    data = hsb.assign(ses2=2 * hsb["ses"])
+    _refused(
+        lambda d: hlm.fit_hlm(d, "mathach ~ ses", group="school", random=["ses", "ses2"]),
+        data,
+        r"random effects \(random=\) are collinear: 'ses2'",
+    )
+
+
+@pytest.mark.parametrize("column", ["mathach", "ses"])
+def test_values_whose_squares_overflow(hsb, column):
+    data = hsb.assign(**{column: hsb[column] * 1e300})
+    _refused(
+        lambda d: hlm.fit_hlm(d, "mathach ~ ses", group="school"),
+        data,
+        rf"\['{column}'\] have values beyond 1e\+150",
+    )
