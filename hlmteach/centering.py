@@ -364,8 +364,10 @@ def describe_centering(data: pd.DataFrame, variables: Sequence[str] | None = Non
     ses centred around its school mean (group-mean centring by school)
     uncentred (as in the data)
     """
+    require_frame(data)
     record = dict(data.attrs.get("centering", {}))
-    names = list(record) if variables is None else list(variables)
+    names = list(record) if variables is None else as_term_list(variables, "variables")
+    require_columns(data, names, "variables argument")
     return pd.DataFrame(
         {
             "variable": names,

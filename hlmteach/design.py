@@ -24,6 +24,7 @@ from .validation import (
     check_formula_text,
     check_group_ids,
     numbers_stored_as_text,
+    refuse_dates_and_complex,
     require_column_name,
     require_columns,
     require_frame,
@@ -149,21 +150,6 @@ def formula_variables(formula: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _check_not_date_or_complex(column: pd.Series, name: str, role: str) -> None:
-    """Dates, durations and complex numbers have no meaning as a linear model's numbers."""
-    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
-        raise ModelInputError(
-            f"The {role} {name!r} holds dates or durations (dtype {column.dtype}). Turn it into "
-            f"a number first, for example years since a start date: "
-            f"(data[{name!r}] - data[{name!r}].min()).dt.days / 365.25."
-        )
-    if pd.api.types.is_complex_dtype(column):
-        raise ModelInputError(
-            f"The {role} {name!r} holds complex numbers (dtype {column.dtype}); a linear model "
-            "needs real numbers. Use the real part or the modulus explicitly."
-        )
-
-
 def _as_plain_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """Nullable pandas dtypes (Int64, Float64, boolean) as numpy floats, which patsy reads."""
     extension = [
@@ -179,7 +165,7 @@ def _as_plain_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFra
 
 def _check_outcome(data: pd.DataFrame, outcome: str) -> None:
     column = data[outcome]
-    _check_not_date_or_complex(column, outcome, "outcome")
+    refuse_dates_and_complex(column, outcome, "outcome")
     if numbers_stored_as_text(column):
         raise ModelInputError(
             f"The outcome {outcome!r} holds numbers stored as text (dtype {column.dtype}). "
@@ -221,7 +207,7 @@ def _check_predictor_types(data: pd.DataFrame, formula: str) -> None:
     """Numbers stored as text would become one dummy per distinct value: refuse them."""
     as_number, as_category = _factor_variables(formula)
     for name in sorted(as_number | as_category):
-        _check_not_date_or_complex(data[name], name, "predictor")
+        refuse_dates_and_complex(data[name], name, "predictor")
     for name in sorted(as_number):
         if numbers_stored_as_text(data[name]):
             raise ModelInputError(

@@ -33,6 +33,7 @@ __all__ = [
     "check_group_ids",
     "check_integer_ids",
     "numbers_stored_as_text",
+    "refuse_dates_and_complex",
     "require_choice",
     "require_column_name",
     "require_columns",
@@ -168,6 +169,7 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         raise ModelInputError(f"The {role} {column!r} names more than one column; rename them.")
     if pd.api.types.is_bool_dtype(values):
         return values.astype(float)
+    refuse_dates_and_complex(values, column, role)
     if pd.api.types.is_numeric_dtype(values):
         finite = values.dropna().to_numpy(dtype=float)
         if np.isinf(finite).any():
@@ -186,6 +188,30 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         f"{values.dropna().astype(str).unique()[:3].tolist()}). Use a numeric column, or code the "
         "categories as 0/1 dummies."
     )
+
+
+def refuse_dates_and_complex(column: pd.Series, name: str, role: str) -> None:
+    """Raise for dates, durations and complex numbers: not a linear model's numbers.
+
+    Examples
+    --------
+    >>> refuse_dates_and_complex(pd.Series([1 + 2j]), "x", "predictor")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The predictor 'x' holds complex numbers (dtype
+    complex128); a linear model needs real numbers. Use the real part or the modulus explicitly.
+    """
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        raise ModelInputError(
+            f"The {role} {name!r} holds dates or durations (dtype {column.dtype}). Turn it into "
+            f"a number first, for example years since a start date: "
+            f"(data[{name!r}] - data[{name!r}].min()).dt.days / 365.25."
+        )
+    if pd.api.types.is_complex_dtype(column):
+        raise ModelInputError(
+            f"The {role} {name!r} holds complex numbers (dtype {column.dtype}); a linear model "
+            "needs real numbers. Use the real part or the modulus explicitly."
+        )
 
 
 _OTHER_SYNTAX = (

@@ -363,3 +363,23 @@ def test_tidy_timss_refuses_what_it_would_misread(changes, message):
 def test_data_loaders_name_the_bad_argument(call, message):
     with pytest.raises(ModelInputError, match=message):
         call()
+
+
+def test_contextual_effect_of_complex_numbers_is_refused():
+    hsb = hlm.load_hsb()
+    data = hsb.assign(x=hsb["ses"] + 1j)
+    with pytest.raises(ModelInputError, match=r"'x' holds complex numbers"):
+        hlm.contextual_effect(data, "mathach", "x", group="school")
+
+
+def test_centring_dates_is_refused():
+    hsb = hlm.load_hsb()
+    data = hsb.assign(d=pd.date_range("2000-01-01", periods=len(hsb)))
+    with pytest.raises(ModelInputError, match=r"'d' holds dates or durations"):
+        hlm.center(data, "d", kind="grand")
+
+
+@pytest.mark.parametrize("variables", [["nope"], "nope", [1]])
+def test_describe_centering_of_columns_that_do_not_exist(variables):
+    with pytest.raises(ModelInputError, match=r"variables"):
+        hlm.describe_centering(hlm.load_hsb(), variables)
