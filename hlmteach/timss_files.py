@@ -131,6 +131,7 @@ import pandas as pd
 
 from .data import COUNTRIES, PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES, tidy_timss
 from .validation import (
+    InputFileNotFoundError,
     ModelInputError,
     as_numbers,
     check_integer_ids,
@@ -240,7 +241,7 @@ def _check_file(path: Path, idcntry: int, kind: str) -> Path:
     country = COUNTRIES[idcntry]
     what = "student background" if kind == "BSG" else "student achievement"
     if not path.exists():
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f"No file or folder at {str(path)!r}. Expected the TIMSS 1995 Population 2 "
             f"{what} file for {country}, e.g. {_file_example(idcntry, kind)}. Download the "
             "TIMSS 1995 international database from IEA "
@@ -269,7 +270,7 @@ def _resolve_directory(folder: Path, idcntry: int) -> tuple[Path, ...]:
                     names.append(path)
     country = COUNTRIES[idcntry]
     if not found["BSG"]:
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f"The folder {str(folder)!r} holds no TIMSS 1995 student background file for "
             f"{country}: expected a file named like {_file_example(idcntry, 'BSG')}. "
             "Pass the file's path instead of the folder. " + _expected_layout("BSMPV")
@@ -632,8 +633,9 @@ def read_timss_files(
     ------
     ImportError
         If pyreadstat is not installed.
-    FileNotFoundError
-        If a file does not exist, or a folder holds no student file of the country.
+    InputFileNotFoundError
+        (both a ``FileNotFoundError`` and a ``ModelInputError``) If a file does not
+        exist, or a folder holds no student file of the country.
     ModelInputError
         (a ``ValueError``) If a country's argument is neither a path nor a pair
         of paths, a file cannot be read, lacks a variable, holds another country,

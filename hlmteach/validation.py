@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "InputFileNotFoundError",
     "ModelInputError",
     "as_numbers",
     "as_term_list",
@@ -50,6 +51,17 @@ __all__ = [
 
 class ModelInputError(ValueError):
     """The data or the model specification cannot be used; the message says why and what to do."""
+
+
+class InputFileNotFoundError(ModelInputError, FileNotFoundError):
+    """A file or folder the user named is not there: both a ModelInputError and a FileNotFoundError.
+
+    Examples
+    --------
+    >>> issubclass(InputFileNotFoundError, ModelInputError), issubclass(
+    ...     InputFileNotFoundError, FileNotFoundError)
+    (True, True)
+    """
 
 
 def require_frame(data: object, argument: str = "data") -> pd.DataFrame:

@@ -379,3 +379,11 @@ def test_rows_missing_the_school_id_are_counted(hsb):
     fit = hlm.fit_hlm(data, "mathach ~ ses", group="school")
     assert (fit.n_obs, fit.n_dropped) == (len(hsb) - 4, 4)
     assert "Observations Not Used" in str(fit) or "not used" in str(fit).lower()
+
+
+@pytest.mark.parametrize("where", ["missing file", "empty folder"])
+def test_missing_timss_files_are_model_input_errors(tmp_path, where):
+    path = tmp_path / "BSGKORM1.sav" if where == "missing file" else tmp_path
+    with pytest.raises(ModelInputError, match=r"Korea") as error:
+        hlm.read_timss_files(path, path)
+    assert isinstance(error.value, FileNotFoundError)
