@@ -170,3 +170,35 @@ def test_plots_answer_or_refuse_clearly(plot, data, random):
             assert "nan" not in axis.get_title().lower()
     assert len(plt.get_fignums()) <= 1, "a refused plot left its figure open"
     plt.close("all")
+
+
+@SETTINGS
+@given(data=frames(), kind=st.sampled_from(["grand", "group"]))
+def test_centring_answers_or_refuses_clearly(data, kind):
+    before = data.copy()
+    group = "school" if kind == "group" else None
+    result = _quietly(lambda: hlm.center(data, "x", kind=kind, group=group))
+    pd.testing.assert_frame_equal(data, before)
+    if not isinstance(result, ModelInputError):
+        centred = result.drop(columns=data.columns)
+        assert centred.shape[1] == 1 and len(result) == len(data)
+        present = centred.iloc[:, 0].dropna()
+        assert np.all(np.isfinite(present))
+
+
+@SETTINGS
+@given(
+    estimates=st.lists(st.floats(-1e6, 1e6), min_size=0, max_size=6),
+    variances=st.lists(
+        st.one_of(st.floats(-1, 1e6), st.sampled_from([0.0, np.nan, np.inf])),
+        min_size=0,
+        max_size=6,
+    ),
+)
+def test_rubin_pool_answers_or_refuses_clearly(estimates, variances):
+    result = _quietly(lambda: hlm.rubin_pool(estimates, variances))
+    if not isinstance(result, ModelInputError):
+        assert len(estimates) == len(variances) >= 2
+        assert all(v > 0 and np.isfinite(v) for v in variances)
+        assert np.all(np.isfinite(result["estimate"]))
+        assert np.all(result["se"] > 0)
