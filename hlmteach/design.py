@@ -14,6 +14,7 @@ import builtins
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,7 @@ class Design:
         """Schools used."""
         return 0 if self.group_labels is None else int(self.group_labels.shape[0])
 
-    @property
+    @cached_property
     def school_level(self) -> np.ndarray:
         """Which fixed-effect columns are constant within every school (the intercept included)."""
         return ~varies_within_groups(self.X, self.group_codes)
@@ -452,7 +453,9 @@ def build_design(
         )
     Z, random_names = _random_design(random_formula, frame, X, fixed_names)
     _rank_check(Z, random_names, "random effects (random=)")
-    within = varies_within_groups(Z, codes)
+    # One pass over the groups for both designs: which columns vary within a school.
+    within_all = varies_within_groups(np.c_[X, Z], codes)
+    within = within_all[X.shape[1] :]
     for k, name in enumerate(random_names):
         if name != "Intercept" and not within[k]:
             raise ModelInputError(
@@ -472,6 +475,7 @@ def build_design(
         n_dropped,
         frame.index,
     )
+    design.__dict__["school_level"] = ~within_all[: X.shape[1]]  # the cached property's value
     _check_identifiable(design, group)
     return design
 
@@ -495,8 +499,11 @@ def _check_identifiable(design: Design, group: str) -> None:
             f"one per {group}, so no {group}-to-{group} variance is left to estimate. Remove "
             f"{group}-level predictors (or dummies of {group}) from the formula."
         )
-    ZtZ = np.zeros((J, Z.shape[1], Z.shape[1]))
-    np.add.at(ZtZ, codes, Z[:, :, None] * Z[:, None, :])
+    q = Z.shape[1]
+    ZtZ = np.empty((J, q, q))
+    for a in range(q):
+        for b in range(a, q):
+            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, Z[:, a] * Z[:, b], minlength=J)
     ranks = np.linalg.matrix_rank(ZtZ, hermitian=True)
     if int((sizes - ranks).sum()) <= 0:
         raise ModelInputError(
