@@ -15,7 +15,9 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.plausible`: fits over the five plausible values, pooled by Rubin's rules;
 - :mod:`hlmteach.centering`: grand- and group-mean centring, contextual effects;
 - :mod:`hlmteach.variance_tests`: boundary and bootstrap LR tests, profile intervals;
-- :mod:`hlmteach.glossary`: the symbols' names in SAS, HLM 8, lme4 and statsmodels.
+- :mod:`hlmteach.glossary`: the symbols' names in SAS, HLM 8, lme4 and statsmodels;
+- :mod:`hlmteach.validation`: the input checks every entry point runs first; each
+  problem raises ``ModelInputError`` (a ``ValueError``) naming the column or argument.
 
 Examples
 --------
