@@ -10,6 +10,8 @@ standardisation.
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -171,8 +173,28 @@ def _whole_ids(values: pd.Series, name: str) -> pd.Series:
     return ids.astype(np.int64)
 
 
+def _shipped_file(name: str) -> Any:
+    """A shipped data file, from the installed package or, failing that, the source tree.
+
+    Python started in the repository's root imports the source folder ``hlmteach/``
+    rather than the installed package, and that folder has no ``datasets``
+    sub-package (its files live in the top-level ``data/``): read them there.
+    """
+    try:
+        return resources.files("hlmteach.datasets").joinpath(name)
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parent.parent / "data" / name
+        if checkout.is_file():
+            return checkout
+        raise ModelInputError(
+            f"The course's data file {name!r} is missing: neither the installed package "
+            "(hlmteach.datasets) nor a source checkout's data/ folder has it. Reinstall the "
+            "package with 'pip install .' from the repository, or run from another folder."
+        ) from None
+
+
 def _read_shipped_csv(name: str) -> pd.DataFrame:
-    source = resources.files("hlmteach.datasets").joinpath(name)
+    source = _shipped_file(name)
     with source.open("r", encoding="utf-8") as handle:
         return pd.read_csv(handle)
 

@@ -89,3 +89,35 @@ def test_tidy_timss_rejects_unknown_codes(changes, message):
 def test_tidy_timss_names_missing_columns():
     with pytest.raises(ValueError, match=r"lack the column\(s\) \['boy'\]"):
         tidy_timss(_raw().drop(columns="boy"))
+
+
+def test_data_load_from_the_repository_root_without_the_installed_mapping(tmp_path):
+    """Started in the repository root, Python imports the source folder, which has no
+    ``datasets`` sub-package (the Binder failure): the loaders must read ``data/``."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "hlmteach", tmp_path / "hlmteach")
+    shutil.copytree(root / "data", tmp_path / "data")
+    script = (
+        "import sys\n"
+        # Drop the editable install's finder, as a wheel install (Binder) has none.
+        "sys.meta_path = [f for f in sys.meta_path\n"
+        "                 if not str(getattr(f, '__module__', '')).startswith('__editable__')]\n"
+        "import hlmteach as hlm\n"
+        f"assert hlm.__file__.startswith({str(tmp_path)!r}), hlm.__file__\n"
+        "try:\n"
+        "    import hlmteach.datasets\n"
+        "    raise SystemExit('hlmteach.datasets should not be importable here')\n"
+        "except ModuleNotFoundError:\n"
+        "    pass\n"
+        "print(hlm.load_timss().shape, hlm.load_hsb().shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(9845, 19) (7185, 11)"
