@@ -6,23 +6,32 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hlmteach-installed
+LAB_STAMP := $(VENV)/.hlmteach-lab
 PORT   ?= 8888
+# JupyterLab refuses to start as root unless told that it is meant.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test lint bench execute browser wheel freeze clean
 
 setup: $(STAMP)
 
-$(STAMP): binder/requirements.txt tests/requirements.txt pyproject.toml
+## The course's environment: Binder's pins and the package, without the test tools.
+$(LAB_STAMP): binder/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -r binder/requirements.txt -r tests/requirements.txt
+	$(BIN)/python -m pip install -r binder/requirements.txt
 	$(BIN)/python -m pip install --no-deps -e .
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "@jupyter-widgets/jupyterlab-manager.*enabled"
 	touch $@
 
+## The same environment plus the pinned test tools.
+$(STAMP): $(LAB_STAMP) tests/requirements.txt
+	$(BIN)/python -m pip install -r binder/requirements.txt -r tests/requirements.txt
+	touch $@
+
 ## Open the course in JupyterLab at the first notebook.
-lab: $(STAMP)
-	$(BIN)/jupyter lab --port=$(PORT) --ServerApp.root_dir=. \
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --port=$(PORT) --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 ## Run the whole test suite: unit, data, engine, notebooks (nbval) and the browser test.

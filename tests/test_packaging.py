@@ -103,3 +103,17 @@ def test_lab_serves_the_first_notebook(tmp_path):
         with urllib.request.urlopen(page, timeout=10) as response:
             assert response.status == 200
             assert b"JupyterLab" in response.read()
+
+
+def test_binder_leaves_no_build_folders():
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    install = post_build.index("pip install --no-deps .")
+    assert post_build.index("rm -rf build ./*.egg-info") > install
+
+
+def test_lab_needs_no_test_tools_and_runs_as_root():
+    makefile = (ROOT / "Makefile").read_text()
+    lab_rule = makefile.split("\n$(LAB_STAMP):", 1)[1].split("\n\n", 1)[0]
+    assert "tests/requirements.txt" not in lab_rule
+    assert "lab: $(LAB_STAMP)" in makefile
+    assert "$(ALLOW_ROOT)" in makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
