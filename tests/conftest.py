@@ -27,3 +27,18 @@ def small_panel() -> pd.DataFrame:
     u1 = rng.normal(scale=0.4, size=40)
     y = 1.0 + 0.5 * x + u0[groups] + u1[groups] * x + rng.normal(size=groups.size)
     return pd.DataFrame({"y": y, "x": x, "school": groups, "w": np.repeat(rng.normal(size=40), 15)})
+
+
+@pytest.fixture(scope="session")
+def slope_model(hsb: pd.DataFrame) -> hlm.HLMResult:
+    """HSB with a random intercept and a random SES slope (unstructured)."""
+    return hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["ses"])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every figure a test opened, so none leaks into the next test."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

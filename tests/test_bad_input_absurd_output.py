@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from raw_timss import raw_timss
+from frames import raw_timss
 
 import hlmteach as hlm
 from hlmteach.data import tidy_timss

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from raw_timss import raw_timss
+from frames import raw_timss
 
 import hlmteach as hlm
 from hlmteach.data import tidy_timss

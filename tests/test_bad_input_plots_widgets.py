@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from frames import false_positive_table
 
 import hlmteach as hlm
 from hlmteach import plots
@@ -27,18 +28,7 @@ from hlmteach.simulation import simulate_school_means
 ModelInputError = hlm.ModelInputError
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 # -- fits --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def slope_model(hsb: pd.DataFrame) -> hlm.HLMResult:
-    return hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["ses"])
-
-
 @pytest.fixture(scope="module")
 def sector_model(hsb: pd.DataFrame) -> hlm.HLMResult:
     return hlm.fit_hlm(hsb, "mathach ~ ses + sector", group="school")
@@ -379,23 +369,8 @@ def test_school_lines_others(slope_model, others):
 
 
 # -- simulation tables ---------------------------------------------------------------------------
-def _rates_table() -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            "icc": [0.0, 0.2, 0.0, 0.2],
-            "school_size": [5, 5, 50, 50],
-            "ols_rate": [0.05, 0.2, 0.06, 0.55],
-            "ols_mcse": [0.01, 0.02, 0.01, 0.03],
-            "hlm_rate": [0.04, 0.05, 0.05, 0.06],
-            "hlm_mcse": [0.01, 0.01, 0.01, 0.01],
-        }
-    )
-    table.attrs["alpha"] = 0.05
-    return table
-
-
 def _bad_rates(kind: str) -> object:
-    table = _rates_table()
+    table = false_positive_table()
     if kind == "list":
         return table.to_dict("records")
     if kind == "no rows":
@@ -442,11 +417,11 @@ def test_false_positive_rates_table(kind, message):
 @pytest.mark.parametrize("alpha", [0, 1, 5, -0.05, "0.05", float("nan"), True])
 def test_false_positive_rates_alpha(alpha):
     with pytest.raises(ModelInputError, match=r"argument alpha must"):
-        plots.false_positive_rates(_rates_table(), alpha=alpha)
+        plots.false_positive_rates(false_positive_table(), alpha=alpha)
 
 
 def test_false_positive_rates_alpha_from_the_table_is_checked():
-    table = _rates_table()
+    table = false_positive_table()
     table.attrs["alpha"] = 95
     with pytest.raises(ModelInputError, match=r"argument alpha \(read from results.attrs"):
         plots.false_positive_rates(table)

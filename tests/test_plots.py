@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from frames import false_positive_table
 from matplotlib.collections import LineCollection, PathCollection
 
 import hlmteach as hlm
@@ -17,20 +17,9 @@ from hlmteach import plots
 from hlmteach.simulation import simulate_school_means
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def null_model(hsb: pd.DataFrame) -> hlm.HLMResult:
     return hlm.fit_hlm(hsb, "mathach ~ 1", group="school")
-
-
-@pytest.fixture(scope="module")
-def slope_model(hsb: pd.DataFrame) -> hlm.HLMResult:
-    return hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["ses"])
 
 
 @pytest.fixture(scope="module")
@@ -299,17 +288,7 @@ def test_variance_partition_stacks_tau_and_sigma2(by_sector):
 
 # -- simulation figures ---------------------------------------------------------------------------
 def test_false_positive_rates_plot_the_table():
-    table = pd.DataFrame(
-        {
-            "icc": [0.0, 0.2, 0.0, 0.2],
-            "school_size": [5, 5, 50, 50],
-            "ols_rate": [0.05, 0.2, 0.06, 0.55],
-            "ols_mcse": [0.01, 0.02, 0.01, 0.03],
-            "hlm_rate": [0.04, 0.05, 0.05, 0.06],
-            "hlm_mcse": [0.01, 0.01, 0.01, 0.01],
-        }
-    )
-    table.attrs["alpha"] = 0.05
+    table = false_positive_table()
     fig = plots.false_positive_rates(table)
     _labelled(fig)
     assert len(fig.axes) == 2

@@ -1,4 +1,4 @@
-"""A four-student raw TIMSS frame, in the layout ``tidy_timss`` reads, for input-check tests."""
+"""Small frames that several test modules share."""
 
 from __future__ import annotations
 
@@ -22,3 +22,19 @@ def raw_timss(**changes: object) -> pd.DataFrame:
     for column, values in changes.items():
         raw[column] = values
     return raw
+
+
+def false_positive_table() -> pd.DataFrame:
+    """A 2 x 2 result of ``simulate_false_positives``, as ``false_positive_rates`` reads it."""
+    table = pd.DataFrame(
+        {
+            "icc": [0.0, 0.2, 0.0, 0.2],
+            "school_size": [5, 5, 50, 50],
+            "ols_rate": [0.05, 0.2, 0.06, 0.55],
+            "ols_mcse": [0.01, 0.02, 0.01, 0.03],
+            "hlm_rate": [0.04, 0.05, 0.05, 0.06],
+            "hlm_mcse": [0.01, 0.01, 0.01, 0.01],
+        }
+    )
+    table.attrs["alpha"] = 0.05
+    return table
