@@ -29,6 +29,7 @@ from .validation import (
     require_column_name,
     require_columns,
     require_frame,
+    require_numeric_column,
 )
 
 __all__ = [
@@ -164,21 +165,6 @@ def _as_plain_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFra
     return frame.assign(**{c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in extension})
 
 
-def _check_outcome(data: pd.DataFrame, outcome: str) -> None:
-    column = data[outcome]
-    refuse_dates_and_complex(column, outcome, "outcome")
-    if numbers_stored_as_text(column):
-        raise ModelInputError(
-            f"The outcome {outcome!r} holds numbers stored as text (dtype {column.dtype}). "
-            f"Convert it with data[{outcome!r}] = pd.to_numeric(data[{outcome!r}]) and fit again."
-        )
-    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-        raise ModelInputError(
-            f"The outcome {outcome!r} is not numeric (dtype {column.dtype}). A linear model "
-            "needs a numeric outcome; convert it with pd.to_numeric or choose another column."
-        )
-
-
 def _check_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
     bad = [c for c in numeric if np.isinf(frame[c].to_numpy(dtype=float)).any()]
@@ -204,9 +190,8 @@ def _factor_variables(formula: str) -> tuple[set[str], set[str]]:
     return as_number, as_category - as_number
 
 
-def _check_predictor_types(data: pd.DataFrame, formula: str) -> None:
+def _check_predictor_types(data: pd.DataFrame, as_number: set[str], as_category: set[str]) -> None:
     """Numbers stored as text would become one dummy per distinct value: refuse them."""
-    as_number, as_category = _factor_variables(formula)
     for name in sorted(as_number | as_category):
         refuse_dates_and_complex(data[name], name, "predictor")
     for name in sorted(as_number):
@@ -356,7 +341,8 @@ def build_design(
     outcome = formula.split("~", 1)[0].strip()
     require_columns(data, variables, "formula")
     outcome_variables = formula_variables(f"{outcome} ~ 1")
-    on_both_sides = sorted(set(outcome_variables) & set().union(*_factor_variables(formula)))
+    as_number, as_category = _factor_variables(formula)
+    on_both_sides = sorted(set(outcome_variables) & (as_number | as_category))
     if on_both_sides:
         raise ModelInputError(
             f"The formula {formula!r} has {on_both_sides} on both sides of '~': a variable "
@@ -378,10 +364,10 @@ def build_design(
             )
         check_group_ids(data[group], group)
     if outcome in data.columns:
-        _check_outcome(data, outcome)
-    _check_predictor_types(data, formula)
+        require_numeric_column(data, outcome, "outcome")
+    _check_predictor_types(data, as_number, as_category)
     if random:
-        _check_predictor_types(data, "_ ~ " + random_formula)
+        _check_predictor_types(data, *_factor_variables("_ ~ " + random_formula))
     used = list(dict.fromkeys([*variables, *random_vars, *([group] if group else [])]))
     _check_finite(data, used)
 

@@ -443,11 +443,7 @@ class OLSResult:
         res = self.statsmodels_result
         df = float(res.df_resid)
         # statsmodels fitted the columns divided by their scale: map back exactly.
-        scale = (
-            np.ones(len(self.design.fixed_names))
-            if self.column_scale is None
-            else (self.column_scale)
-        )
+        scale = 1.0 if self.column_scale is None else self.column_scale
         return pd.DataFrame(
             {
                 "estimate": np.asarray(res.params) / scale,

@@ -197,8 +197,8 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         )
     raise ModelInputError(
         f"The {role} {column!r} is not numeric (dtype {values.dtype}, values such as "
-        f"{values.dropna().astype(str).unique()[:3].tolist()}). Use a numeric column, or code the "
-        "categories as 0/1 dummies."
+        f"{values.dropna().astype(str).unique()[:3].tolist()}). Use a numeric column (convert "
+        "text with pd.to_numeric), or code the categories as 0/1 dummies."
     )
 
 
