@@ -3,8 +3,75 @@
 Both travel inside the package (``hlmteach.datasets``) and load by name, with no
 network access. :func:`tidy_timss` is the single place where raw TIMSS-like
 records become the course's tidy frame, so the synthetic generator and the
-reader of real IEA files give exactly the same variables, recodes and
-standardisation.
+reader of real IEA files give exactly the same variables, recodes,
+standardisation and sampling-design variables.
+
+TIMSS 1995 sampling design
+--------------------------
+TIMSS 1995 sampled schools with probability proportional to size, then one or
+two intact classes per grade, then (rarely) students within a class. The IEA
+student files carry the resulting weights and jackknife variables; in the raw
+records that :func:`tidy_timss` reads they have IEA's names in lower case:
+
+=========== ================ ========================================================
+raw name    tidy name        meaning (IEA 1995 codebook label)
+=========== ================ ========================================================
+``totwgt``  ``total_weight`` total student weight, "STUDENT WEIGHT": the inverse of
+                             the student's overall selection probability, adjusted for
+                             non-response; sums to the population size
+``houwgt``  ``house_weight`` "HOUSE WEIGHT": ``totwgt`` rescaled to sum to the sample
+                             size of the country
+``senwgt``  ``senate_weight`` "SENATE WEIGHT": ``totwgt`` rescaled to the same total in
+                             every country
+``wgtfac1`` ``wgtfac1``      "WEIGHTING FACTOR I (SCHOOL)": inverse of the school's
+                             selection probability
+``wgtadj1`` ``wgtadj1``      "WEIGHTING ADJUSTMENT I (SCHOOL)": school non-response
+                             adjustment
+``wgtfac2`` ``wgtfac2``      "WEIGHTING FACTOR II (CLASS)": inverse of the class's
+                             selection probability within the school
+``wgtadj2`` ``wgtadj2``      class non-response adjustment: **not** in the 1995
+                             files (one class per grade needed none); TIMSS 2003 and
+                             later have it. Optional; kept when present
+``wgtfac3`` ``wgtfac3``      "WEIGHTING FACTOR III (STUDENT)": inverse of the
+                             student's selection probability within the class
+``wgtadj3`` ``wgtadj3``      "WEIGHTING ADJUSTMENT III (STUDENT)": student
+                             non-response adjustment
+``jkzone``  ``jk_zone``      jackknife (JRR) sampling zone of the student's school
+``jkindic`` ``jk_replicate`` jackknife replicate indicator, 0 or 1: which half of the
+or ``jkrep``                 zone has its weight doubled (``JKINDIC`` in the 1997
+                             User Guide, ``JKREP`` in IEA's 2001 re-release and
+                             later cycles)
+=========== ================ ========================================================
+
+Two weights are derived for two-level models:
+
+* ``school_weight = wgtfac1 * wgtadj1``, the school's weight adjusted for
+  non-participation (IEA's school files store this product as ``SCHWGT``, the
+  school weight that EdSurvey's ``mixed.sdf`` uses at level 2 for TIMSS);
+* ``within_school_weight = total_weight / school_weight``, the conditional
+  weight of the student given the school (in principle
+  ``wgtfac2 * wgtfac3 * wgtadj3``), the level-1 weight of pseudo-maximum
+  likelihood (Pfeffermann et al. 1998; Rabe-Hesketh & Skrondal 2006).
+
+Sources: the IEA Data Processing Center codebooks of the TIMSS 1995
+Population 2 student background file ("Codebook DATE 29.05.2001
+File:Bsgcbkm1.sdb", variables 343-352: ``TOTWGT``, ``HOUWGT``, ``SENWGT``,
+``WGTFAC1``, ``WGTADJ1``, ``WGTFAC2``, ``WGTFAC3``, ``WGTADJ3``, ``JKZONE``,
+``JKREP``; no ``WGTADJ2``), of the school file (``Bcgcbkm1``: ``WGTFAC1``
+"1ST STAGE WEIGHT (SCHOOL WEIGHT)", ``WGTADJ1`` "ADJUSTMENT FACTOR 1 (SCHOOL
+WEIGHT)", ``SCHWGT`` "SCHOOL LEVEL WEIGHT") and of the TIMSS 2003 student file
+(``BSGtmsm3``, which adds ``WGTADJ2`` "CLASS WEIGHT ADJUSTMENT"), as stored in
+the public GitHub repository ``Jayecon/master`` (``TIMSS/codebooks/``, commit
+``aac38f8``), a third-party copy of IEA's codebooks; E. J. Gonzalez and
+T. A. Smith (eds.), *User Guide for the TIMSS International Database: Primary
+and Middle School Years, 1995 Assessment*, TIMSS International Study Center,
+Boston College, 1997, chapter 3 (sampling weights: "Multiplying WGTFAC1 by
+WGTADJ1 gives the sampling weight for the school, adjusted for
+non-participation"; "there was no need to compute an adjustment factor for the
+classroom weight") and chapter 8 (``JKZONE``, ``JKINDIC``); the R package
+EdSurvey (github.com/American-Institutes-for-Research/EdSurvey, ``R/mixed.sdf.R``:
+default weights ``c("totwgt", "schwgt")`` for TIMSS; ``R/readTIMSS.R``: jackknife
+replicates from ``JKZONE`` and ``JKREP``).
 """
 
 from __future__ import annotations
@@ -25,11 +92,15 @@ from .validation import (
 
 __all__ = [
     "COUNTRIES",
+    "DESIGN_WEIGHTS",
+    "JK_REPLICATE_NAMES",
+    "OPTIONAL_DESIGN_WEIGHTS",
     "PARENT_EDUCATION_LEVELS",
     "PLAUSIBLE_VALUES",
     "codebook",
     "load_hsb",
     "load_timss",
+    "sampling_design",
     "tidy_timss",
 ]
 
@@ -57,6 +128,31 @@ _HSB_FILE = "hsb.csv"
 
 _RAW_COLUMNS = ("idcntry", "idschool", "idstud", "boy", "parent_educ", *PLAUSIBLE_VALUES)
 
+#: Raw (lower-case IEA) names of the TIMSS 1995 weights and weighting factors that
+#: :func:`tidy_timss` keeps, with their tidy names. Every one must be positive.
+DESIGN_WEIGHTS: dict[str, str] = {
+    "totwgt": "total_weight",
+    "houwgt": "house_weight",
+    "senwgt": "senate_weight",
+    "wgtfac1": "wgtfac1",
+    "wgtadj1": "wgtadj1",
+    "wgtfac2": "wgtfac2",
+    "wgtfac3": "wgtfac3",
+    "wgtadj3": "wgtadj3",
+}
+
+#: Weighting factors of later TIMSS cycles, absent from the 1995 files; kept if present.
+OPTIONAL_DESIGN_WEIGHTS: dict[str, str] = {"wgtadj2": "wgtadj2"}
+
+#: Raw names of the jackknife replicate indicator: ``jkindic`` (the 1997 User Guide's
+#: name) or ``jkrep`` (IEA's 2001 re-release of the 1995 files and later cycles).
+JK_REPLICATE_NAMES: tuple[str, ...] = ("jkindic", "jkrep")
+
+_JK_ZONE = "jkzone"
+
+#: Relative spread of the school weight within one school that counts as "constant".
+_SCHOOL_WEIGHT_RTOL = 1e-9
+
 
 def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
     """Turn raw TIMSS-like student records into the course's tidy frame.
@@ -67,7 +163,13 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
         One row per student with the columns ``idcntry`` (410 or 840), ``idschool``,
         ``idstud``, ``boy`` (1 boy, 0 girl, NaN unknown), ``parent_educ`` (one of
         :data:`PARENT_EDUCATION_LEVELS` or missing) and the five plausible values
-        ``bsmpv01`` to ``bsmpv05`` on the TIMSS scale.
+        ``bsmpv01`` to ``bsmpv05`` on the TIMSS scale. Optionally, the TIMSS
+        sampling design (see the module's documentation): the weights
+        :data:`DESIGN_WEIGHTS` (``totwgt``, ``houwgt``, ``senwgt``, ``wgtfac1``,
+        ``wgtadj1``, ``wgtfac2``, ``wgtfac3``, ``wgtadj3``), ``jkzone`` and one
+        replicate indicator of :data:`JK_REPLICATE_NAMES` (``jkindic`` or
+        ``jkrep``), plus ``wgtadj2`` if the release has it. Either all of them
+        or none.
 
     Returns
     -------
@@ -80,13 +182,27 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
         merging both countries, SD with N - 1 as SAS PROC STANDARD does) and
         ``math`` (= ``math1``), sorted by country, school and student.
 
+        With the sampling design, also ``total_weight``, ``house_weight``,
+        ``senate_weight``, ``school_weight`` (``wgtfac1 * wgtadj1``),
+        ``within_school_weight`` (``total_weight / school_weight``), the raw
+        factors ``wgtfac1``, ``wgtadj1``, ``wgtfac2``, (``wgtadj2``),
+        ``wgtfac3``, ``wgtadj3``, and ``jk_zone`` and ``jk_replicate``
+        (integers). Without it, these columns are absent (not filled with
+        NaN): such a frame supports unweighted analyses only.
+        ``attrs["design_variables"]`` maps each tidy design column to the raw
+        variable it came from, and is empty without a design.
+
     Raises
     ------
     ModelInputError
         (a ``ValueError``) If a column is missing, an id is missing or not a
         whole number (1.5 and 1.7 would otherwise merge into school 1), a
         country code is not 410 or 840, ``boy`` is not 0/1, a parents'
-        education label is unknown, or a plausible value is text or constant.
+        education label is unknown, or a plausible value is text or constant;
+        or if only some of the sampling-design variables are present (or they
+        are in upper case), a weight is missing, zero, negative or infinite, a
+        jackknife variable is not a whole number (``jk_replicate`` not 0 or 1),
+        or the school weight varies within a school.
 
     Examples
     --------
@@ -97,6 +213,19 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
       country    school  college   math
     0   Korea   4100001      1.0  0.707
     1     USA   8400001      0.0 -0.707
+
+    With the sampling design, the school and within-school weights are derived:
+
+    >>> design = raw.assign(totwgt=[120.0, 900.0], houwgt=1.0, senwgt=[500.0, 500.0],
+    ...     wgtfac1=[20.0, 150.0], wgtadj1=[1.5, 2.0], wgtfac2=1.0, wgtfac3=1.0,
+    ...     wgtadj3=[4.0, 3.0], jkzone=[1, 1], jkindic=[0, 1])
+    >>> tidy = tidy_timss(design)
+    >>> tidy[["country", "total_weight", "school_weight", "within_school_weight"]]
+      country  total_weight  school_weight  within_school_weight
+    0   Korea         120.0           30.0                   4.0
+    1     USA         900.0          300.0                   3.0
+    >>> tidy.attrs["design_variables"]["jk_replicate"]
+    'jkindic'
     """
     raw = require_frame(raw, "raw")
     missing = [c for c in _RAW_COLUMNS if c not in raw.columns]
@@ -158,8 +287,168 @@ def tidy_timss(raw: pd.DataFrame) -> pd.DataFrame:
         out[pv] = values
         out[f"math{k}"] = (values - np.nanmean(values)) / np.nanstd(values, ddof=1)
     out["math"] = out["math1"]
+    design, sources = sampling_design(raw)
+    for name, values in design.items():
+        out[name] = values
     out = out.sort_values(["idcntry", "idschool", "idstud"], kind="stable")
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["design_variables"] = sources
+    return out
+
+
+def sampling_design(raw: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Check and derive the tidy sampling-design columns of raw TIMSS records.
+
+    The one place that validates the TIMSS weights and jackknife variables, used
+    by :func:`tidy_timss` and, file by file, by :func:`hlmteach.read_timss_files`.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Raw records as described in :func:`tidy_timss`, in their own row order.
+
+    Returns
+    -------
+    columns : dict of str to ndarray
+        The tidy design columns in order (``total_weight`` ... ``jk_replicate``),
+        aligned with the rows of ``raw``; empty if ``raw`` has no design variables.
+    sources : dict of str to str
+        The raw variable each tidy column came from (derived columns name their
+        formula).
+
+    Raises
+    ------
+    ModelInputError
+        As listed in :func:`tidy_timss`.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"idcntry": [410, 410], "idschool": [1, 1], "idstud": [1, 2],
+    ...     "totwgt": [60.0, 80.0], "houwgt": 1.0, "senwgt": 1.0, "wgtfac1": 10.0,
+    ...     "wgtadj1": 2.0, "wgtfac2": 1.0, "wgtfac3": 1.0, "wgtadj3": [3.0, 4.0],
+    ...     "jkzone": 7, "jkrep": [0, 1]})
+    >>> columns, sources = sampling_design(raw)
+    >>> columns["within_school_weight"].tolist(), sources["jk_replicate"]
+    ([3.0, 4.0], 'jkrep')
+    """
+    replicate_names = [name for name in JK_REPLICATE_NAMES if name in raw.columns]
+    every = [*DESIGN_WEIGHTS, *OPTIONAL_DESIGN_WEIGHTS, _JK_ZONE, *JK_REPLICATE_NAMES]
+    present = [name for name in every if name in raw.columns]
+    upper = [name.upper() for name in every if name.upper() in raw.columns]
+    if upper and not present:
+        raise ModelInputError(
+            f"The TIMSS records hold the sampling-design variable(s) {upper} in upper case; "
+            "tidy_timss reads raw records with IEA's names in lower case, as for 'idcntry' "
+            "and 'bsmpv01'. Rename them first: raw = raw.rename(columns=str.lower)."
+        )
+    if not present:
+        return {}, {}
+    required = [*DESIGN_WEIGHTS, _JK_ZONE]
+    missing = [name for name in required if name not in raw.columns]
+    if not replicate_names:
+        missing.append(" or ".join(repr(name) for name in JK_REPLICATE_NAMES))
+    if missing:
+        shown = ", ".join(name if name.startswith("'") else repr(name) for name in missing)
+        raise ModelInputError(
+            f"The TIMSS records hold the sampling-design variable(s) {present} but lack "
+            f"{shown}. Pass all of {required} and one replicate indicator of "
+            f"{list(JK_REPLICATE_NAMES)} (plus 'wgtadj2' if your release has it), or none "
+            "of them for an unweighted frame."
+        )
+    if len(replicate_names) > 1:
+        raise ModelInputError(
+            f"The TIMSS records hold both {replicate_names[0]!r} and {replicate_names[1]!r}, "
+            "two names of the jackknife replicate indicator; keep one of them."
+        )
+    weights = {**DESIGN_WEIGHTS, **{k: v for k, v in OPTIONAL_DESIGN_WEIGHTS.items() if k in raw}}
+    values = {name: _positive_weight(raw, name) for name in weights}
+    school = values["wgtfac1"] * values["wgtadj1"]
+    _check_constant_within_schools(raw, school)
+    columns = {
+        "total_weight": values["totwgt"],
+        "house_weight": values["houwgt"],
+        "senate_weight": values["senwgt"],
+        "school_weight": school,
+        "within_school_weight": values["totwgt"] / school,
+    }
+    sources = {
+        "total_weight": "totwgt",
+        "house_weight": "houwgt",
+        "senate_weight": "senwgt",
+        "school_weight": "wgtfac1 * wgtadj1",
+        "within_school_weight": "totwgt / (wgtfac1 * wgtadj1)",
+    }
+    for raw_name in ("wgtfac1", "wgtadj1", "wgtfac2", "wgtadj2", "wgtfac3", "wgtadj3"):
+        if raw_name in values:
+            columns[weights[raw_name]] = values[raw_name]
+            sources[weights[raw_name]] = raw_name
+    columns["jk_zone"] = _jackknife(raw, _JK_ZONE, minimum=1)
+    columns["jk_replicate"] = _jackknife(raw, replicate_names[0], minimum=0, maximum=1)
+    sources |= {"jk_zone": _JK_ZONE, "jk_replicate": replicate_names[0]}
+    return columns, sources
+
+
+def _first_rows(raw: pd.DataFrame, bad: np.ndarray) -> str:
+    """Name up to three students of ``raw`` (country, school, student) for a message."""
+    rows = raw.loc[bad, ["idcntry", "idschool", "idstud"]].head(3)
+    return "; ".join(
+        f"IDCNTRY {c}, IDSCHOOL {s}, IDSTUD {i}" for c, s, i in rows.itertuples(index=False)
+    )
+
+
+def _positive_weight(raw: pd.DataFrame, name: str) -> np.ndarray:
+    """A weight column as floats; missing, zero, negative or infinite weights are refused."""
+    values = require_numeric_column(raw, name, "TIMSS sampling weight").to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        found = "missing" if np.isnan(values[bad]).all() else "missing, zero or negative"
+        raise ModelInputError(
+            f"The sampling weight {name!r} (IEA {name.upper()}) is {found} for "
+            f"{int(bad.sum())} student(s) (such as {_first_rows(raw, bad)}); every TIMSS "
+            "weight and weighting factor is positive. Pass IEA's original values, or drop "
+            "those students before weighting."
+        )
+    return values
+
+
+def _check_constant_within_schools(raw: pd.DataFrame, school_weight: np.ndarray) -> None:
+    """The school weight (wgtfac1 * wgtadj1) must be one number per school."""
+    frame = pd.DataFrame(
+        {"idcntry": raw["idcntry"].to_numpy(), "idschool": raw["idschool"].to_numpy()}
+    ).assign(weight=school_weight)
+    spread = frame.groupby(["idcntry", "idschool"], sort=True)["weight"].agg(["min", "max"])
+    varies = spread[spread["max"] - spread["min"] > _SCHOOL_WEIGHT_RTOL * spread["max"]]
+    if not varies.empty:
+        shown = "; ".join(
+            f"{COUNTRIES.get(c, c)} IDSCHOOL {s} (from {low:g} to {high:g})"
+            for (c, s), low, high in varies[["min", "max"]].head(3).itertuples(name=None)
+        )
+        raise ModelInputError(
+            f"The school weight wgtfac1 * wgtadj1 varies within {len(varies)} school(s): "
+            f"{shown}. It is the weight of the school, so it must be the same for every "
+            "student of a school; check that IDSCHOOL, WGTFAC1 and WGTADJ1 come from the same "
+            "IEA file and that no two schools share an IDSCHOOL."
+        )
+
+
+def _jackknife(
+    raw: pd.DataFrame, name: str, *, minimum: int, maximum: int | None = None
+) -> np.ndarray:
+    """A jackknife zone or replicate indicator as integers within its range."""
+    numbers = require_numeric_column(raw, name, "TIMSS jackknife variable").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < minimum)
+    if maximum is not None:
+        bad |= numbers > maximum
+    if bad.any():
+        allowed = f"{minimum} or {maximum}" if maximum == minimum + 1 else f">= {minimum}"
+        raise ModelInputError(
+            f"The jackknife variable {name!r} (IEA {name.upper()}) is missing, fractional or "
+            f"out of range for {int(bad.sum())} student(s) (such as {_first_rows(raw, bad)}); "
+            f"it must be a whole number {allowed}. Pass IEA's original values."
+        )
+    return numbers.astype(np.int64)
 
 
 def _whole_ids(values: pd.Series, name: str) -> pd.Series:

@@ -91,6 +91,114 @@ def test_tidy_timss_names_missing_columns():
         tidy_timss(_raw().drop(columns="boy"))
 
 
+WEIGHT_COLUMNS = {
+    "total_weight", "house_weight", "senate_weight", "school_weight", "within_school_weight",
+    "wgtfac1", "wgtadj1", "wgtfac2", "wgtadj2", "wgtfac3", "wgtadj3", "jk_zone", "jk_replicate",
+}  # fmt: skip
+
+
+def _design(**changes) -> pd.DataFrame:
+    """_raw() with a TIMSS 1995 sampling design, rows in reverse (unsorted) order."""
+    design = _raw().assign(
+        totwgt=[120.0, 90.0, 900.0, 35.0],
+        houwgt=[1.2, 0.9, 1.5, 0.4],
+        senwgt=[250.0, 250.0, 400.0, 100.0],
+        wgtfac1=[20.0, 20.0, 150.0, 7.0],
+        wgtadj1=[1.5, 1.5, 2.0, 1.25],
+        wgtfac2=[2.0, 2.0, 1.0, 1.0],
+        wgtfac3=1.0,
+        wgtadj3=[2.0, 1.5, 3.0, 4.0],
+        jkzone=[4, 4, 9, 9],
+        jkindic=[1, 1, 0, 1],
+    )
+    return design.iloc[::-1].reset_index(drop=True).assign(**changes)
+
+
+def test_tidy_timss_without_a_design_has_no_weight_columns():
+    tidy = tidy_timss(_raw())
+    assert not WEIGHT_COLUMNS & set(tidy.columns)
+    assert tidy.attrs["design_variables"] == {}
+
+
+def test_tidy_timss_keeps_the_design_and_derives_both_levels_weights():
+    tidy = tidy_timss(_design())
+    assert tidy["idstud"].tolist() == [1, 2, 3, 4]  # sorted; the weights travel with their rows
+    np.testing.assert_array_equal(tidy["total_weight"], [120.0, 90.0, 900.0, 35.0])
+    np.testing.assert_array_equal(tidy["house_weight"], [1.2, 0.9, 1.5, 0.4])
+    np.testing.assert_array_equal(tidy["senate_weight"], [250.0, 250.0, 400.0, 100.0])
+    # school weight = WGTFAC1 * WGTADJ1: 20 * 1.5, 150 * 2, 7 * 1.25
+    np.testing.assert_allclose(tidy["school_weight"], [30.0, 30.0, 300.0, 8.75])
+    # within-school weight = TOTWGT / school weight: 120/30, 90/30, 900/300, 35/8.75
+    np.testing.assert_allclose(tidy["within_school_weight"], [4.0, 3.0, 3.0, 4.0])
+    np.testing.assert_array_equal(tidy["wgtadj3"], [2.0, 1.5, 3.0, 4.0])
+    assert tidy["jk_zone"].tolist() == [4, 4, 9, 9]
+    assert tidy["jk_replicate"].tolist() == [1, 1, 0, 1]
+    assert tidy["jk_zone"].dtype == np.int64
+    assert "wgtadj2" not in tidy.columns  # not a 1995 variable: absent, not NaN
+    sources = tidy.attrs["design_variables"]
+    assert sources["total_weight"] == "totwgt" and sources["jk_replicate"] == "jkindic"
+    assert sources["school_weight"] == "wgtfac1 * wgtadj1"
+
+
+def test_tidy_timss_reads_later_release_names():
+    tidy = tidy_timss(_design(wgtadj2=[1.0, 1.1, 1.1, 1.0]).rename(columns={"jkindic": "jkrep"}))
+    assert tidy["jk_replicate"].tolist() == [1, 1, 0, 1]
+    np.testing.assert_array_equal(tidy["wgtadj2"], [1.0, 1.1, 1.1, 1.0])
+    assert tidy.attrs["design_variables"]["jk_replicate"] == "jkrep"
+    assert tidy.attrs["design_variables"]["wgtadj2"] == "wgtadj2"
+
+
+@pytest.mark.parametrize("dropped", ["senwgt", "wgtfac1", "jkzone"])
+def test_tidy_timss_names_a_missing_design_variable(dropped):
+    with pytest.raises(ValueError, match=rf"but lack '{dropped}'"):
+        tidy_timss(_design().drop(columns=dropped))
+
+
+def test_tidy_timss_names_a_missing_replicate_indicator():
+    with pytest.raises(ValueError, match=r"lack 'jkindic' or 'jkrep'"):
+        tidy_timss(_design().drop(columns="jkindic"))
+    with pytest.raises(ValueError, match=r"both 'jkindic' and 'jkrep'"):
+        tidy_timss(_design(jkrep=1))
+
+
+def test_tidy_timss_refuses_upper_case_design_names():
+    upper = _design().rename(columns={"totwgt": "TOTWGT"})
+    with pytest.raises(ValueError, match=r"lack 'totwgt'"):
+        tidy_timss(upper)
+    only_upper = _raw().assign(TOTWGT=1.0, JKZONE=1)
+    with pytest.raises(ValueError, match=r"\['TOTWGT', 'JKZONE'\] in upper case.*str\.lower"):
+        tidy_timss(only_upper)
+
+
+@pytest.mark.parametrize("bad", [0.0, -3.0, np.nan])
+@pytest.mark.parametrize("column", ["totwgt", "wgtadj1", "wgtfac3"])
+def test_tidy_timss_refuses_non_positive_weights(column, bad):
+    values = _design()[column].to_numpy(dtype=float)
+    values[2] = bad
+    with pytest.raises(ValueError, match=rf"weight '{column}' \(IEA {column.upper()}\)") as error:
+        tidy_timss(_design(**{column: values}))
+    assert "1 student(s)" in str(error.value) and "IDSTUD 2" in str(error.value)
+
+
+def test_tidy_timss_refuses_infinite_weights():
+    with pytest.raises(ValueError, match=r"'houwgt' contains infinite values"):
+        tidy_timss(_design(houwgt=[1.0, np.inf, 1.0, 1.0]))
+
+
+def test_tidy_timss_refuses_a_school_weight_that_varies_within_a_school():
+    with pytest.raises(ValueError, match=r"varies within 1 school\(s\): Korea IDSCHOOL 1 "):
+        tidy_timss(_design(wgtadj1=[1.25, 2.0, 1.5, 1.6]))  # Korea's school 1: 1.5 and 1.6
+
+
+@pytest.mark.parametrize(
+    ("changes", "column"),
+    [({"jkindic": [1, 2, 0, 1]}, "jkindic"), ({"jkzone": [9, 9, 4.5, 4]}, "jkzone")],
+)
+def test_tidy_timss_refuses_bad_jackknife_codes(changes, column):
+    with pytest.raises(ValueError, match=rf"jackknife variable '{column}'.*1 student\(s\)"):
+        tidy_timss(_design(**changes))
+
+
 def test_data_load_from_the_repository_root_without_the_installed_mapping(tmp_path):
     """Started in the repository root, Python imports the source folder, which has no
     ``datasets`` sub-package (the Binder failure): the loaders must read ``data/``."""
