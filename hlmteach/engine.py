@@ -34,6 +34,8 @@ __all__ = [
     "deviance_and_gradient",
     "evaluate_at",
     "fit_mixed_model",
+    "sandwich",
+    "school_scores",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -52,6 +54,15 @@ class CrossProducts:
         Totals over all students.
     group_sizes : ndarray
         Students per school (J,).
+    group_weights : ndarray or None
+        Survey weight of each school (J,) for a pseudo-likelihood fit, or None.
+        With weights, the per-school blocks are weighted by the students'
+        conditional (within-school) weights, and the totals by both weights.
+    weight_sums : ndarray or None
+        Sum of the conditional student weights in each school (J,).
+    school_XtX, school_Xty, school_yty : ndarray or None
+        Per-school ``X_j'W_jX_j``, ``X_j'W_jy_j`` and ``y_j'W_jy_j``, kept for the
+        per-school score contributions of the sandwich standard errors.
 
     Examples
     --------
@@ -68,11 +79,39 @@ class CrossProducts:
     Xty: np.ndarray
     yty: float
     group_sizes: np.ndarray
+    group_weights: np.ndarray | None = None
+    weight_sums: np.ndarray | None = None
+    school_XtX: np.ndarray | None = field(default=None, repr=False)
+    school_Xty: np.ndarray | None = field(default=None, repr=False)
+    school_yty: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_obs(self) -> int:
         """Number of students."""
         return int(self.group_sizes.sum())
+
+    @property
+    def is_weighted(self) -> bool:
+        """Whether the blocks carry survey weights (a pseudo-likelihood fit)."""
+        return self.group_weights is not None
+
+    @property
+    def total_weight(self) -> float:
+        """Sum over schools of school weight times the school's conditional weights (else N)."""
+        if self.group_weights is None:
+            return float(self.n_obs)
+        return float(self.group_weights @ self.weight_sums)
+
+    @property
+    def weight_scale(self) -> float:
+        """Average total weight of a student (1 without weights): the criterion's own unit."""
+        return self.total_weight / self.n_obs
+
+    def over_schools(self, blocks: np.ndarray) -> np.ndarray:
+        """Per-school blocks multiplied by the school weights (unchanged without weights)."""
+        if self.group_weights is None:
+            return blocks
+        return blocks * self.group_weights.reshape((-1,) + (1,) * (blocks.ndim - 1))
 
     @property
     def n_groups(self) -> int:
@@ -91,21 +130,53 @@ class CrossProducts:
 
     @classmethod
     def from_arrays(
-        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, group_codes: np.ndarray
+        cls,
+        y: np.ndarray,
+        X: np.ndarray,
+        Z: np.ndarray,
+        group_codes: np.ndarray,
+        weights: np.ndarray | None = None,
+        group_weights: np.ndarray | None = None,
     ) -> CrossProducts:
         """Accumulate the blocks from student-level arrays.
 
         ``group_codes`` are integers ``0 .. J-1``; rows need not be sorted.
+        ``weights`` are the students' conditional (within-school) survey weights
+        and ``group_weights`` the schools' weights, in the order of the codes;
+        give either or both for a pseudo-likelihood fit (a missing one is 1).
         """
         order = np.argsort(group_codes, kind="stable")
         codes = group_codes[order]
         y, X, Z = y[order], X[order], Z[order]
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         sizes = np.diff(np.r_[starts, codes.shape[0]])
-        ZtZ = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
-        ZtX = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
-        Zty = np.add.reduceat(Z * y[:, None], starts, axis=0)
-        return cls(ZtZ, ZtX, Zty, X.T @ X, X.T @ y, float(y @ y), sizes)
+        if weights is None and group_weights is None:
+            ZtZ = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
+            ZtX = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
+            Zty = np.add.reduceat(Z * y[:, None], starts, axis=0)
+            return cls(ZtZ, ZtX, Zty, X.T @ X, X.T @ y, float(y @ y), sizes)
+        w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, float)[order]
+        school_w = (
+            np.ones(sizes.shape[0]) if group_weights is None else np.asarray(group_weights, float)
+        )
+        wZ, wX = Z * w[:, None], X * w[:, None]
+        school_XtX = np.add.reduceat(wX[:, :, None] * X[:, None, :], starts, axis=0)
+        school_Xty = np.add.reduceat(wX * y[:, None], starts, axis=0)
+        totals = school_w[codes] * w
+        return cls(
+            ZtZ=np.add.reduceat(wZ[:, :, None] * Z[:, None, :], starts, axis=0),
+            ZtX=np.add.reduceat(wZ[:, :, None] * X[:, None, :], starts, axis=0),
+            Zty=np.add.reduceat(wZ * y[:, None], starts, axis=0),
+            XtX=np.einsum("j,jab->ab", school_w, school_XtX),
+            Xty=school_w @ school_Xty,
+            yty=float(totals @ (y * y)),
+            group_sizes=sizes,
+            group_weights=school_w,
+            weight_sums=np.add.reduceat(w, starts),
+            school_XtX=school_XtX,
+            school_Xty=school_Xty,
+            school_yty=np.add.reduceat(w * y * y, starts),
+        )
 
 
 @dataclass(frozen=True)
@@ -195,8 +266,8 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     M_inv, log_det = inverse_and_log_det
     C = M_inv @ T
     C = 0.5 * (C + np.swapaxes(C, 1, 2))
-    CZX = C @ cp.ZtX
-    CZy = np.einsum("jab,jb->ja", C, cp.Zty)
+    CZX = cp.over_schools(C @ cp.ZtX)
+    CZy = cp.over_schools(np.einsum("jab,jb->ja", C, cp.Zty))
     A = cp.XtX - np.einsum("jqa,jqb->ab", cp.ZtX, CZX)
     b = cp.Xty - np.einsum("jqa,jq->a", cp.ZtX, CZy)
     c = cp.yty - float(np.einsum("jq,jq->", cp.Zty, CZy))
@@ -209,7 +280,7 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     if not r2 > 0:
         return None
     z = cp.Zty - cp.ZtX @ beta
-    return _Solution(C, float(log_det.sum()), A, A_chol, beta, r2, z)
+    return _Solution(C, float(cp.over_schools(log_det).sum()), A, A_chol, beta, r2, z)
 
 
 def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -243,8 +314,10 @@ def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return cho_solve((chol, True), rhs)
 
 
-def _residual_df(cp: CrossProducts, reml: bool) -> int:
-    return cp.n_obs - cp.n_fixed if reml else cp.n_obs
+def _residual_df(cp: CrossProducts, reml: bool) -> float:
+    if reml and cp.is_weighted:
+        raise ValueError("REML is not defined with survey weights; fit by ML.")
+    return cp.n_obs - cp.n_fixed if reml else cp.total_weight
 
 
 def _full_deviance(cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool) -> float:
@@ -262,33 +335,130 @@ def _gradient_g_sigma2(
     """Gradient of -2 log L with respect to the matrix G (as D, d = tr(D dG)) and sigma2.
 
     ``with_sigma2=False`` skips the sigma2 component (returned as NaN), which the
-    profiled criterion does not need.
+    profiled criterion does not need. With survey weights, each school's terms
+    are multiplied by its weight (the pseudo-likelihood's gradient).
     """
     S = cp.ZtZ
     SC = S @ sol.C  # (J, q, q)
     u = sol.z - np.einsum("jab,jb->ja", SC, sol.z)  # Z'(sigma2 V^-1) r
-    D = (S - SC @ S).sum(axis=0) - (u.T @ u) / sigma2  # first term: sum of Z'(sigma2 V^-1)Z
+    # First term: the sum of Z'(sigma2 V^-1)Z.
+    D = cp.over_schools(S - SC @ S).sum(axis=0) - (cp.over_schools(u).T @ u) / sigma2
     CZX = sol.C @ cp.ZtX
     if reml:
         Wx = cp.ZtX - S @ CZX  # Z'(sigma2 V^-1) X
         A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-        D -= np.tensordot(Wx @ A_inv, Wx, axes=([0, 2], [0, 2]))
+        D -= np.tensordot(cp.over_schools(Wx @ A_inv), Wx, axes=([0, 2], [0, 2]))
     if not with_sigma2:
         return D / sigma2, float("nan")
     beta = sol.beta
     rr = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
     Cz = np.einsum("jab,jb->ja", sol.C, sol.z)
+    wCz = cp.over_schools(Cz)
     r_V2_r = (
         rr
-        - 2.0 * float(np.einsum("ja,ja->", sol.z, Cz))
-        + float(np.einsum("ja,jab,jb->", Cz, S, Cz))
+        - 2.0 * float(np.einsum("ja,ja->", sol.z, wCz))
+        + float(np.einsum("ja,jab,jb->", wCz, S, Cz))
     ) / sigma2**2
-    trace_Vinv = (cp.n_obs - float(np.einsum("jab,jba->", sol.C, S))) / sigma2
+    traces = np.einsum("jab,jba->j", sol.C, S)
+    trace_Vinv = (cp.total_weight - float(cp.over_schools(traces).sum())) / sigma2
     d_sigma2 = trace_Vinv - r_V2_r
     if reml:
-        K = 2.0 * sol.A - cp.XtX + np.tensordot(CZX, S @ CZX, axes=([0, 1], [0, 1]))
+        K = (
+            2.0 * sol.A
+            - cp.XtX
+            + np.tensordot(cp.over_schools(CZX), S @ CZX, axes=([0, 1], [0, 1]))
+        )
         d_sigma2 -= float(np.sum(A_inv * K)) / sigma2
     return D / sigma2, d_sigma2
+
+
+def school_scores(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    G: np.ndarray,
+    sigma2: float,
+    beta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each school's contribution to the score of the ML (pseudo-)log-likelihood.
+
+    The scores are the derivatives of school ``j``'s term ``w_j log L_j`` (its
+    school weight times its log-likelihood, with the students' conditional
+    weights inside) at the given parameters. Summed over schools they are the
+    gradient of the log-likelihood; their outer products are the "meat" of the
+    cluster-robust (sandwich) covariance (Rabe-Hesketh & Skrondal 2006).
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        Weighted blocks (they keep the per-school ``X'WX``, ``X'Wy``, ``y'Wy``).
+    structure : CovarianceStructure
+        Which elements of G are parameters.
+    G, sigma2, beta : ndarray, float, ndarray
+        The parameters at which to evaluate (usually the estimates).
+
+    Returns
+    -------
+    fixed : ndarray
+        (J, p): the scores in beta.
+    covariance : ndarray
+        (J, k): the scores in the free elements of G, then sigma2.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> groups = np.repeat(np.arange(8), 5)
+    >>> y = rng.normal(size=8)[groups] + rng.normal(size=40)
+    >>> cp = CrossProducts.from_arrays(y, np.ones((40, 1)), np.ones((40, 1)), groups,
+    ...                                group_weights=np.full(8, 2.0))
+    >>> fit = fit_mixed_model(cp, CovarianceStructure("un", 1), reml=False)
+    >>> fixed, cov = school_scores(cp, fit.structure, fit.G, fit.sigma2, fit.beta)
+    >>> bool(np.allclose(fixed.sum(axis=0), 0.0, atol=1e-6)), cov.shape
+    (True, (8, 2))
+    """
+    if cp.school_XtX is None:
+        raise ValueError("Per-school scores need blocks built with weights (from_arrays).")
+    sol = _solve(cp, G / sigma2)
+    if sol is None:
+        raise ValueError("These parameters give no positive-definite covariance.")
+    w = cp.group_weights
+    S = cp.ZtZ
+    z = cp.Zty - cp.ZtX @ beta
+    Cz = np.einsum("jab,jb->ja", sol.C, z)
+    Xr = cp.school_Xty - cp.school_XtX @ beta
+    fixed = w[:, None] * (Xr - np.einsum("jqa,jq->ja", cp.ZtX, Cz)) / sigma2
+    SC = S @ sol.C
+    u = z - np.einsum("jab,jb->ja", SC, z)
+    D = (S - SC @ S - u[:, :, None] * u[:, None, :] / sigma2) / sigma2
+    off = structure.rows != structure.cols
+    grad_g = D[:, structure.rows, structure.cols] * np.where(off, 2.0, 1.0)
+    rr = (
+        cp.school_yty
+        - 2.0 * (cp.school_Xty @ beta)
+        + np.einsum("a,jab,b->j", beta, cp.school_XtX, beta)
+    )
+    r_V2_r = (
+        rr - 2.0 * np.einsum("ja,ja->j", z, Cz) + np.einsum("ja,jab,jb->j", Cz, S, Cz)
+    ) / sigma2**2
+    d_sigma2 = (cp.weight_sums - np.einsum("jab,jba->j", sol.C, S)) / sigma2 - r_V2_r
+    covariance = -0.5 * w[:, None] * np.c_[grad_g, d_sigma2]
+    return fixed, covariance
+
+
+def sandwich(bread: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Cluster-robust covariance ``B J B`` with ``J = n/(n-1) sum_j s_j s_j'``.
+
+    ``bread`` is the inverse of the information (the negative Hessian of the
+    log-likelihood); ``scores`` are the clusters' score contributions (n, k).
+
+    Examples
+    --------
+    >>> s = np.array([[1.0], [-1.0], [2.0], [-2.0]])
+    >>> float(sandwich(np.eye(1), s)[0, 0])
+    13.333333333333332
+    """
+    n = scores.shape[0]
+    meat = n / (n - 1.0) * (scores.T @ scores)
+    return bread @ meat @ bread
 
 
 def deviance_and_gradient(
@@ -392,7 +562,8 @@ class EngineFit:
 
         Twice the inverse of the observed Hessian of -2 log L in (G, sigma2), as SAS
         PROC MIXED computes it. Parameters on the boundary are held there: their rows
-        and columns are NaN, and SAS too prints no standard error for them.
+        and columns are NaN, and SAS too prints no standard error for them. With
+        survey weights it is the cluster-robust sandwich over schools instead.
         """
         free = ~self.on_boundary
         cov = np.full((free.size, free.size), np.nan)
@@ -402,7 +573,13 @@ class EngineFit:
             )
         # A singular information matrix leaves the standard errors undefined (NaN).
         with contextlib.suppress(np.linalg.LinAlgError):
-            cov[np.ix_(free, free)] = 2.0 * np.linalg.inv(H)
+            bread = 2.0 * np.linalg.inv(H)
+            if self.cross_products.is_weighted:
+                scores = school_scores(
+                    self.cross_products, self.structure, self.G, self.sigma2, self.beta
+                )[1]
+                bread = sandwich(bread, scores[:, free])
+            cov[np.ix_(free, free)] = bread
         return cov
 
     @property
@@ -517,7 +694,7 @@ def _boundary_escape(
     column's other entries negated. Probing small positive diagonal values, with
     and without that flip, finds both.
     """
-    best, best_dev = None, dev - 1e-8
+    best, best_dev = None, dev - 1e-8 * cp.weight_scale
     for k in np.flatnonzero(structure.on_diagonal & (theta <= 0.0)):
         column = structure.rows[k]
         below = (structure.cols == column) & (structure.rows > column)
@@ -549,7 +726,9 @@ def _optimum_checks(
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
-    gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < 1e-3))
+    # The criterion grows with the total weight: judge the gradient per unit of weight.
+    tolerance = 1e-3 * cp.weight_scale
+    gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < tolerance))
     escape = _boundary_escape(theta, dev, cp, structure, reml)
     return _OptimumCheck(dev, grad, projected, gradient_ok, escape)
 
@@ -625,6 +804,8 @@ def _fit(
     boundary_tol: float,
     start: np.ndarray | None,
 ) -> EngineFit:
+    if reml and cp.is_weighted:
+        raise ValueError("REML is not defined with survey weights; fit by ML.")
     if start is None:
         start = _moment_start(cp, structure)
     else:
@@ -653,7 +834,10 @@ def _fit(
     tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
     if tiny.any():
         snapped = np.where(tiny, 0.0, theta)
-        if deviance_and_gradient(snapped, cp, structure, reml)[0] <= res.fun + 1e-9:
+        if (
+            deviance_and_gradient(snapped, cp, structure, reml)[0]
+            <= res.fun + 1e-9 * cp.weight_scale
+        ):
             theta = snapped
     check = _optimum_checks(theta, cp, structure, reml)
     dev, grad, gradient_ok, boundary_ok = (
@@ -725,12 +909,16 @@ def _build_fit(
         (int(r), int(c)) for r, c in zip(structure.rows, structure.cols, strict=True)
     ]
     index.append(None)
+    cov_beta = sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+    if cp.is_weighted:
+        fixed_scores = school_scores(cp, structure, G, sigma2, sol.beta)[0]
+        cov_beta = sandwich(cov_beta, fixed_scores)
     return EngineFit(
         theta=theta,
         G=G,
         sigma2=sigma2,
         beta=sol.beta,
-        cov_beta=sigma2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed)),
+        cov_beta=cov_beta,
         deviance=deviance,
         covparm_index=index,
         covparm_estimates=np.r_[structure.pack(G), sigma2],

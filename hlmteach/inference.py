@@ -291,6 +291,13 @@ def _check_comparable(restricted: HLMResult, full: HLMResult) -> None:
 
     require_result(restricted, [HLMResult], "restricted")
     require_result(full, [HLMResult], "full")
+    if restricted.weighted or full.weighted:
+        raise ModelInputError(
+            "A likelihood-ratio test needs likelihoods, and a survey-weighted fit maximises a "
+            "pseudo-likelihood, whose ratio does not follow a chi-square distribution. Test a "
+            "fixed effect by its z test in m.fixed (cluster-robust), or compare the unweighted "
+            "models."
+        )
     if restricted.method != full.method:
         raise ModelInputError(
             f"Both models must be fitted with the same method to compare them (restricted: "

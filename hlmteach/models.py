@@ -23,6 +23,7 @@ from scipy import stats
 from .design import Design, build_design
 from .engine import CovarianceStructure, CrossProducts, EngineFit, fit_mixed_model
 from .inference import between_within_df, fit_statistics, satterthwaite_df
+from .survey_weights import SurveyWeights
 from .validation import (
     ModelInputError,
     as_term_list,
@@ -103,6 +104,12 @@ class HLMResult:
     engine_fit: EngineFit = field(repr=False)
     label: str = ""
     centering: dict[str, str] = field(default_factory=dict)
+    survey_weights: SurveyWeights | None = None
+
+    @property
+    def weighted(self) -> bool:
+        """Whether this is a survey-weighted (pseudo-likelihood) fit."""
+        return self.survey_weights is not None
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -127,7 +134,7 @@ class HLMResult:
 
     @property
     def deviance(self) -> float:
-        """-2 log-likelihood (REML or ML) at the optimum."""
+        """-2 log-likelihood (REML or ML) at the optimum; -2 log pseudo-likelihood if weighted."""
         return self.engine_fit.deviance
 
     # -- fixed part --------------------------------------------------------------------------
@@ -138,13 +145,25 @@ class HLMResult:
     @cached_property
     def satterthwaite(self) -> pd.Series:
         """Satterthwaite df of each fixed effect (SAS ``DDFM=SAT``; R lmerTest)."""
+        if self.weighted:
+            raise ModelInputError(
+                "Satterthwaite df are not defined for a survey-weighted (pseudo-likelihood) fit; "
+                "its fixed effects are tested with cluster-robust z tests (m.fixed), as WeMix and "
+                "Stata do."
+            )
         return pd.Series(satterthwaite_df(self.engine_fit), index=self.design.fixed_names)
 
     def fixed_effects(self, ddf: str = "bw") -> pd.DataFrame:
-        """Fixed effects with between-within (``"bw"``) or ``"satterthwaite"`` df."""
+        """Fixed effects with between-within (``"bw"``) or ``"satterthwaite"`` df.
+
+        A survey-weighted fit has cluster-robust (sandwich) SEs and z tests: its df
+        column is infinite, and ``ddf`` must be left at its default.
+        """
         fit = self.engine_fit
         se = np.sqrt(np.diag(fit.cov_beta))
-        if ddf == "bw":
+        if self.weighted and ddf == "bw":
+            df = np.full(se.shape, np.inf)
+        elif ddf == "bw":
             df = self._bw_df
         elif ddf in ("satterthwaite", "sat"):
             df = self.satterthwaite.to_numpy()
@@ -195,7 +214,7 @@ class HLMResult:
     def fit_stats(self) -> pd.Series:
         """-2 (Res) Log Likelihood, AIC, AICC and BIC by SAS PROC MIXED's definitions."""
         fit = self.engine_fit
-        return fit_statistics(
+        stats_table = fit_statistics(
             fit.deviance,
             fit.reml,
             int((~fit.on_boundary).sum()),
@@ -203,6 +222,10 @@ class HLMResult:
             self.n_obs,
             self.n_groups,
         )
+        if self.weighted:  # information criteria need a likelihood, not a pseudo-likelihood
+            stats_table = stats_table.rename({"-2 Log Likelihood": "-2 Log Pseudo-Likelihood"})
+            stats_table[["AIC", "AICC", "BIC"]] = np.nan
+        return stats_table
 
     @property
     def icc(self) -> float:
@@ -257,7 +280,14 @@ class HLMResult:
                 "covariance parameters is singular here, so their Wald tests are not available. "
                 "Use a likelihood-ratio test (hlm.boundary_lr_test) instead."
             )
-        if not np.isfinite(self.fit_stats["AICC"]):
+        if self.weighted:
+            notes.append(self.survey_weights.describe())
+            notes.append(
+                "AIC, AICC, BIC and likelihood-ratio tests need a likelihood; a weighted fit "
+                "maximises a pseudo-likelihood, so they are not reported. Test fixed effects by "
+                "their z tests, and compare models by Wald tests."
+            )
+        elif not np.isfinite(self.fit_stats["AICC"]):
             notes.append(
                 "AICC is not defined: the model has as many parameters as (or more than) the "
                 "observations it uses, minus one. Compare models by AIC or BIC."
@@ -369,8 +399,17 @@ class HLMResult:
 
     def code(self, language: str = "all") -> str:
         """The same model in SAS PROC MIXED, R lme4 and Python statsmodels."""
-        from .syntax import model_code
+        from .syntax import model_code, weighted_model_code
 
+        if self.weighted:
+            return weighted_model_code(
+                self.formula,
+                self.group,
+                self.random_terms,
+                self.covariance_structure,
+                self.survey_weights,
+                language,
+            )
         return model_code(
             self.formula,
             self.group,
@@ -572,6 +611,10 @@ def fit_hlm(
     covariance: str = "un",
     by: str | None = None,
     engine: str = "hlmteach",
+    weights: str | None = None,
+    group_weights: str | None = None,
+    conditional_weights: bool = False,
+    weight_scaling: str = "none",
 ) -> HLMResult | ByResults | Any:
     """Fit a two-level hierarchical linear model.
 
@@ -594,6 +637,20 @@ def fit_hlm(
         Fit each level of this column separately (SAS ``BY``), e.g. ``"country"``.
     engine : {"hlmteach", "statsmodels"}
         ``"statsmodels"`` returns statsmodels' ``MixedLM`` result, for a second opinion.
+    weights : str, optional
+        Column of the students' survey weights (level 1). With ``weights`` or
+        ``group_weights`` the fit is pseudo-maximum likelihood (Rabe-Hesketh &
+        Skrondal 2006; see :mod:`hlmteach.survey_weights`): ``method`` must be
+        ``"ML"``, and the standard errors are cluster-robust (sandwich) over schools.
+    group_weights : str, optional
+        Column of the schools' survey weights (level 2), constant within each school.
+    conditional_weights : bool
+        False (default, as WeMix's ``cWeights = FALSE``): ``weights`` is the
+        student's total weight (TIMSS ``TOTWGT``, PISA ``W_FSTUWT``) and is divided
+        by the school weight. True: it is already the weight within the school.
+    weight_scaling : {"none", "size", "effective"}
+        Rescaling of the conditional weights within each school: raw (default,
+        as WeMix and Stata), to the school's size, or to its effective size.
 
     Returns
     -------
@@ -618,11 +675,37 @@ def fit_hlm(
     require_choice(engine, ("hlmteach", "statsmodels"), "engine")
     random = as_term_list(random, "random")
     require_column_name(group, "group", "group='school'")
+    survey = SurveyWeights.from_arguments(
+        weights, group_weights, conditional_weights, weight_scaling
+    )
+    if survey is not None and method == "REML":
+        raise ModelInputError(
+            "REML is not defined for survey-weighted fits in the standard references (Rabe-"
+            "Hesketh & Skrondal 2006; WeMix, Stata and Mplus use ML): pass method='ML'."
+        )
+    if survey is not None and engine == "statsmodels":
+        raise ModelInputError(
+            "statsmodels' MixedLM has no survey weights: use engine='hlmteach' for a weighted "
+            "fit, or drop weights= and group_weights= for an unweighted second opinion."
+        )
     if by is not None:
         return ByResults(
             by,
             {
-                level: fit_hlm(part, formula, group, random, method, covariance, None, engine)
+                level: fit_hlm(
+                    part,
+                    formula,
+                    group,
+                    random,
+                    method,
+                    covariance,
+                    None,
+                    engine,
+                    weights,
+                    group_weights,
+                    conditional_weights,
+                    weight_scaling,
+                )
                 for level, part in _split_by(data, by).items()
             },
         )
@@ -631,7 +714,12 @@ def fit_hlm(
         from .statsmodels_bridge import fit_with_statsmodels
 
         return fit_with_statsmodels(design, method, kind)
-    cp = CrossProducts.from_arrays(design.y, design.X, design.Z, design.group_codes)
+    student_w = school_w = None
+    if survey is not None:
+        student_w, school_w = survey.arrays(data, design.rows, design.group_codes, group)
+    cp = CrossProducts.from_arrays(
+        design.y, design.X, design.Z, design.group_codes, student_w, school_w
+    )
     fit = fit_mixed_model(cp, CovarianceStructure(kind, cp.n_random), reml=method == "REML")
     return HLMResult(
         formula=formula,
@@ -643,4 +731,5 @@ def fit_hlm(
         engine_fit=fit,
         label=str(data.attrs.get("label", "")),
         centering=dict(data.attrs.get("centering", {})),
+        survey_weights=survey,
     )

@@ -577,6 +577,10 @@ def fit_plausible_values(
     covariance: str = "un",
     by: str | None = None,
     model: str = "hlm",
+    weights: str | None = None,
+    group_weights: str | None = None,
+    conditional_weights: bool = False,
+    weight_scaling: str = "none",
 ) -> PooledResult | ByResults:
     """Fit one model to each plausible value and pool the results by Rubin's rules.
 
@@ -602,6 +606,11 @@ def fit_plausible_values(
         ``"country"``; returns a :class:`~hlmteach.models.ByResults` of pooled results.
     model : {"hlm", "ols"}
         A two-level model (:func:`hlmteach.fit_hlm`) or OLS (:func:`hlmteach.fit_ols`).
+    weights, group_weights, conditional_weights, weight_scaling
+        Survey weights of each fit, as :func:`hlmteach.fit_hlm` takes them
+        (two-level models with ``method="ML"`` only). Every plausible value is
+        fitted with the same weights, and the pooled SEs combine the
+        cluster-robust within-PV variances with the between-PV variance.
 
     Returns
     -------
@@ -641,6 +650,17 @@ def fit_plausible_values(
             "A two-level model needs the school column: pass group='school' "
             "(or model='ols' for OLS)."
         )
+    weighting = {
+        "weights": weights,
+        "group_weights": group_weights,
+        "conditional_weights": conditional_weights,
+        "weight_scaling": weight_scaling,
+    }
+    if model == "ols" and (weights is not None or group_weights is not None):
+        raise ModelInputError(
+            "Survey weights are supported for two-level models: use model='hlm' with "
+            "group='school' and method='ML'."
+        )
     if model == "ols" and (group is not None or random):
         raise ModelInputError("OLS has no schools or random slopes: drop group= and random=.")
     if model == "ols" and (str(method).upper() != "REML" or covariance != "un"):
@@ -653,7 +673,16 @@ def fit_plausible_values(
             by,
             {
                 level: fit_plausible_values(
-                    part, formula, outcomes, group, random, method, covariance, None, model
+                    part,
+                    formula,
+                    outcomes,
+                    group,
+                    random,
+                    method,
+                    covariance,
+                    None,
+                    model,
+                    **weighting,
                 )
                 for level, part in _split_by(data, by).items()
             },
@@ -670,7 +699,13 @@ def fit_plausible_values(
         pv_formula = _outcome_formula(formula, outcome)
         if model == "hlm":
             fits[outcome] = fit_hlm(
-                frame, pv_formula, group, random, method=method, covariance=covariance
+                frame,
+                pv_formula,
+                group,
+                random,
+                method=method,
+                covariance=covariance,
+                **weighting,
             )
         else:
             fits[outcome] = fit_ols(frame, pv_formula)

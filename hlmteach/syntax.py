@@ -11,9 +11,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .survey_weights import SurveyWeights
 from .validation import ModelInputError
 
-__all__ = ["SASTerms", "model_code", "model_equations", "ols_code", "sas_model_terms"]
+__all__ = [
+    "SASTerms",
+    "model_code",
+    "model_equations",
+    "ols_code",
+    "sas_model_terms",
+    "weighted_model_code",
+]
 
 
 def _latex_name(name: str) -> str:
@@ -151,7 +159,21 @@ def _sas_factor(code: str, classes: list[str], derived: dict[str, str]) -> str:
 
 
 def _r_formula(rhs: str) -> str:
-    """Patsy spellings that R writes otherwise: ``C(x)`` is ``factor(x)``, ``np.log`` is ``log``."""
+    """Patsy spellings that R writes otherwise.
+
+    ``C(x)`` is ``factor(x)``, ``C(x, Treatment('a'))`` is
+    ``relevel(factor(x), ref = 'a')`` and ``np.log`` is ``log``.
+
+    Examples
+    --------
+    >>> _r_formula("C(g, Treatment('b')) + np.log(x) + C(h)")
+    "relevel(factor(g), ref = 'b') + log(x) + factor(h)"
+    """
+    rhs = re.sub(
+        r"\bC\(\s*(\w+)\s*,\s*Treatment\((?:reference\s*=\s*)?(['\"][^'\"]*['\"])\)\s*\)",
+        r"relevel(factor(\1), ref = \2)",
+        rhs,
+    )
     return re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs))
 
 
@@ -197,7 +219,8 @@ def _in_language(code: dict[str, str], language: str) -> str:
     if language == "all":
         return "\n\n".join(f"# {k.upper()}\n{v}" for k, v in code.items())
     if language not in code:
-        raise ModelInputError(f"Unknown language {language!r}; use 'sas', 'r', 'python' or 'all'.")
+        names = ", ".join(repr(k) for k in code)
+        raise ModelInputError(f"Unknown language {language!r}; use {names} or 'all'.")
     return code[language]
 
 
@@ -341,4 +364,177 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
             f"smf.ols({formula!r}, {data_name}).fit().summary()"
         ),
     }
+    return _in_language(chosen, language)
+
+
+def _conditional_weight_steps(survey: SurveyWeights, group: str) -> dict[str, str]:
+    """Per language, the lines that make the conditional student weight ``w_within``."""
+    steps = {"r": "", "sas": "", "stata": ""}
+    if survey.weights is None:
+        steps = {
+            "r": "data$w_within <- 1\n",
+            "sas": "  w_within = 1;\n",
+            "stata": "generate w_within = 1\n",
+        }
+        return steps
+    if survey.conditional or survey.group_weights is None:
+        return {
+            "r": f"data$w_within <- data${survey.weights}\n",
+            "sas": f"  w_within = {survey.weights};\n",
+            "stata": "",
+        }
+    ratio = f"{survey.weights} / {survey.group_weights}"
+    r_ratio = f"data${survey.weights} / data${survey.group_weights}"
+    return {
+        "r": f"data$w_within <- {r_ratio}  # the conditional weight within the {group}\n",
+        "sas": f"  w_within = {ratio};  /* the conditional weight within the {group} */\n",
+        "stata": f"generate w_within = {ratio}  // the conditional weight within the {group}\n",
+    }
+
+
+def weighted_model_code(
+    formula: str,
+    group: str,
+    random: Sequence[str],
+    covariance: str,
+    survey: SurveyWeights,
+    language: str = "all",
+    data_name: str = "data",
+) -> str:
+    """The code that fits the same survey-weighted model in Stata, R WeMix, SAS and Python.
+
+    The fit is pseudo-maximum likelihood with cluster-robust standard errors:
+    Stata ``mixed`` with ``pweight``, WeMix's ``mix``, and SAS PROC GLIMMIX with
+    ``OBSWEIGHT=`` and the RANDOM statement's ``WEIGHT=``, ``EMPIRICAL=CLASSICAL``.
+    Stata and WeMix take the conditional student weight (made first when the
+    column holds total weights); rescaled weights are computed in R and SAS and
+    asked for with ``pwscale()`` in Stata.
+
+    Parameters
+    ----------
+    formula : str
+        Fixed part, ``"outcome ~ predictors"``.
+    group : str
+        School id column.
+    random : sequence of str
+        Random slopes (the intercept is always random).
+    covariance : {"un", "vc"}
+        Unstructured or uncorrelated random effects.
+    survey : SurveyWeights
+        The weight columns and their scaling.
+    language : {"all", "stata", "r", "sas", "python"}
+        Which code to return.
+    data_name : str
+        The name of the data set in the code.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from hlmteach.survey_weights import SurveyWeights
+    >>> spec = SurveyWeights("w_fstuwt", "w_fschwt", conditional=False, scaling="none")
+    >>> print(weighted_model_code("y ~ escs", "schoolid", [], "un", spec, language="stata"))
+    generate w_within = w_fstuwt / w_fschwt  // the conditional weight within the schoolid
+    mixed y escs [pweight = w_within] || schoolid:, pweight(w_fschwt) mle
+    """
+    outcome, rhs = (s.strip() for s in formula.split("~", 1))
+    terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
+    random = list(random)
+    sas_terms = sas_model_terms(formula)
+    steps = _conditional_weight_steps(survey, group)
+    school = survey.group_weights or "w_school"
+    ones = {"r": "", "sas": "", "stata": ""}
+    if survey.group_weights is None:
+        ones = {
+            "r": "data$w_school <- 1\n",
+            "sas": "  w_school = 1;\n",
+            "stata": "generate w_school = 1\n",
+        }
+
+    # Stata: factor variables as i.x, products as c.a#c.b; pwscale() rescales.
+    def stata_term(term: str) -> str:
+        return "#".join(
+            f"i.{t}" if t in sas_terms.classes else (f"c.{t}" if "*" in term else t)
+            for t in term.split("*")
+        )
+
+    stata_fixed = " ".join(stata_term(t) for t in sas_terms.model.split())
+    stata_options = [f"pweight({school})"]
+    if random and covariance == "un":
+        stata_options.append("covariance(unstructured)")
+    if survey.scaling != "none":
+        stata_options.append(f"pwscale({survey.scaling})")
+    stata_w = "w_within" if steps["stata"] else survey.weights
+    stata = (
+        f"{ones['stata']}{steps['stata']}"
+        f"mixed {outcome} {stata_fixed}{' ' if stata_fixed else ''}[pweight = {stata_w}] "
+        f"|| {group}:{' ' + ' '.join(random) if random else ''}, "
+        f"{' '.join(stata_options)} mle"
+    )
+    if sas_terms.classes:
+        stata = "* Stata's factor variables need numeric codes: encode text first.\n" + stata
+
+    # R and SAS compute a rescaled weight themselves.
+    r_scale = sas_scale = ""
+    if survey.scaling == "size":
+        r_scale = (
+            f"data$w_within <- data$w_within * ave(data$w_within, data${group}, FUN = length) /\n"
+            f"  ave(data$w_within, data${group}, FUN = sum)  # scaled to the {group} size\n"
+        )
+        scaled = "w_within * count(*) / sum(w_within)"
+    elif survey.scaling == "effective":
+        r_scale = (
+            f"data$w_within <- data$w_within * ave(data$w_within, data${group}, FUN = sum) /\n"
+            f"  ave(data$w_within^2, data${group}, FUN = sum)  # scaled to the effective size\n"
+        )
+        scaled = "w_within * sum(w_within) / sum(w_within**2)"
+    if survey.scaling != "none":
+        sas_scale = (
+            f"proc sql;\n  create table {data_name} as\n  select *, {scaled} as w_scaled\n"
+            f"  from {data_name} group by {group};\nquit;\n\n"
+        )
+    bar = "|" if covariance == "un" or not random else "||"
+    r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
+    if bar == "||":  # WeMix reads uncorrelated slopes as separate terms
+        r_random = f"(1 | {group}) + " + " + ".join(f"(0 + {t} | {group})" for t in random)
+    r_fixed = _r_formula(" + ".join(terms)) if terms else "1"
+    r = (
+        "library(WeMix)\n"
+        f"{ones['r']}{steps['r']}{r_scale}"
+        f"fit <- mix({outcome} ~ {r_fixed} + {r_random}, data = {data_name},\n"
+        f'           weights = c("w_within", "{school}"), cWeights = TRUE)\n'
+        "summary(fit)"
+    )
+    sas_w = "w_scaled" if survey.scaling != "none" else "w_within"
+    sas_type = (" type=un" if covariance == "un" else " type=vc") if random else ""
+    sas = (
+        f"data {data_name};\n  set {data_name};\n{ones['sas']}{steps['sas']}run;\n\n"
+        f"{sas_terms.data_step(data_name)}{sas_scale}"
+        f"proc glimmix data={data_name} method=quadrature empirical=classical;\n"
+        f"  class {' '.join([group, *sas_terms.classes])};\n"
+        f"  model {outcome} = {sas_terms.model} / solution obsweight={sas_w};\n"
+        f"  random {' '.join(['intercept', *random])} / subject={group} weight={school}"
+        f"{sas_type};\nrun;"
+    )
+    options = [f"group={group!r}", "method='ML'"]
+    if random:
+        options.append(f"random={random!r}")
+        if covariance != "un":
+            options.append(f"covariance={covariance!r}")
+    if survey.weights is not None:
+        options.append(f"weights={survey.weights!r}")
+    if survey.group_weights is not None:
+        options.append(f"group_weights={survey.group_weights!r}")
+    options += [
+        f"conditional_weights={survey.conditional}",
+        f"weight_scaling={survey.scaling!r}",
+    ]
+    py = (
+        "import hlmteach as hlm\n"
+        f"fit = hlm.fit_hlm({data_name}, {formula!r}, {', '.join(options)})\n"
+        "fit"
+    )
+    chosen = {"stata": stata, "r": r, "sas": sas, "python": py}
     return _in_language(chosen, language)

@@ -207,7 +207,9 @@ def _format_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _header_lines(m: HLMResult) -> list[str]:
     lines = [
-        f"Two-level model fitted by {m.method}: {m.formula}",
+        f"Two-level model fitted by {m.method}"
+        + (" with survey weights (pseudo-likelihood)" if m.weighted else "")
+        + f": {m.formula}",
         f"Random effects by {m.group}: {', '.join(m.design.random_names)}"
         + (
             ""
