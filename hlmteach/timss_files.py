@@ -38,6 +38,43 @@ Variable names may be upper or lower case. The variables are (TIMSS 1995 names):
 * ``IDGRADER`` (optional): 1 lower grade, 2 upper grade, 3 above the upper grade.
   When present, only the upper grade (the eighth grade in Korea and the USA) is
   kept; without it, ``IDGRADE == 8`` is kept when ``IDGRADE`` is present.
+* The sampling design (:data:`DESIGN_VARIABLES`), unless ``sampling_design=False``:
+  ``TOTWGT``, ``HOUWGT``, ``SENWGT``, ``WGTFAC1``, ``WGTADJ1``, ``WGTFAC2``,
+  ``WGTFAC3``, ``WGTADJ3``, ``JKZONE`` and the replicate indicator ``JKREP`` or
+  ``JKINDIC``; ``WGTADJ2`` is read when present (see *Sampling design* below).
+
+Sampling design
+---------------
+TIMSS 1995 drew schools with probability proportional to size, then intact
+classes within each school, so every two-level analysis needs the school's
+weight and the student's weight within the school. The reader keeps IEA's
+weights, weighting factors and jackknife variables, and
+:func:`hlmteach.data.tidy_timss` derives from them ``school_weight``
+(``WGTFAC1 * WGTADJ1``) and ``within_school_weight`` (``TOTWGT / school_weight``);
+:mod:`hlmteach.data` documents every column and its sources.
+
+The names differ between releases, and the reader detects them:
+
+* IEA's 2001 re-release of the 1995 files (``BSG...M1``), whose codebook this
+  module follows, calls the replicate indicator ``JKREP``; the 1997 User Guide
+  (chapter 8), which documents the 1997 CD-ROM release, calls it ``JKINDIC``.
+  Either becomes ``jk_replicate``.
+* ``WGTADJ2`` (class weight adjustment) is not a 1995 variable: one class per
+  grade needed no adjustment. TIMSS 2003 and later files have it; when both
+  countries' files hold it, it is kept as ``wgtadj2``.
+* The student achievement files (``BSA``) hold only ``TOTWGT``, ``HOUWGT``,
+  ``SENWGT``, ``JKZONE`` and ``JKREP``; the weighting factors are in the
+  background file (``BSG``), which is therefore needed.
+* The school files' ``SCHWGT`` (the school weight used by EdSurvey's
+  ``mixed.sdf``) is not read: it equals ``WGTFAC1 * WGTADJ1`` of the student file.
+
+``attrs["design_variables"]`` of the result maps each tidy design column to the
+IEA variable it was read from, and ``attrs["label"]`` lists them. IEA's codes
+999998 (the weights' "not administered" default in the codebook) and 999999
+(omitted) in a weight, and 98 (not administered) and 99 (omitted) in ``JKZONE``,
+count as missing, and a missing, zero or negative weight is an error that names
+the file and the variable. ``sampling_design=False`` reads files without the
+design, for unweighted analyses only.
 
 Parents' education
 ------------------
@@ -116,6 +153,14 @@ Sources
 * ``BSMPV01``..``BSMPV05`` as the names of the 1995 plausible values come from the
   course's original analysis and from third-party analysis scripts of the 1995
   student background files; they were not found in an IEA codebook.
+* Sampling design: the same 1995 codebooks (``Bsgcbkm1`` variables 343-352,
+  ``Bsacbkm1`` variables 319-323 and the school file's ``Bcgcbkm1``) and the
+  TIMSS 1999 and 2003 student codebooks of the same repository (``JKREP``;
+  ``WGTADJ2`` from 2003); the User Guide above, chapter 3 (the weight variables,
+  "Multiplying WGTFAC1 by WGTADJ1 gives the sampling weight for the school") and
+  chapter 8 (``JKZONE`` and ``JKINDIC``); EdSurvey's ``R/readTIMSS.R`` (replicates
+  from ``JKZONE`` and ``JKREP``) and ``R/mixed.sdf.R`` (TIMSS weights
+  ``totwgt`` and ``schwgt`` by default).
 """
 
 from __future__ import annotations
@@ -130,6 +175,7 @@ import numpy as np
 import pandas as pd
 
 from .data import COUNTRIES, PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES, tidy_timss
+from .data import sampling_design as _check_design
 from .validation import (
     InputFileNotFoundError,
     ModelInputError,
@@ -145,6 +191,8 @@ if TYPE_CHECKING:
     FilePath: TypeAlias = str | os.PathLike[str]
 
 __all__ = [
+    "DESIGN_MISSING_CODES",
+    "DESIGN_VARIABLES",
     "ID_VARIABLES",
     "PARENT_EDUCATION_CODES",
     "PARENT_EDUCATION_MISSING_CODES",
@@ -186,6 +234,33 @@ PARENT_EDUCATION_CODES: dict[int, tuple[str, str | None]] = {
 #: 98 not administered, 99 omitted.
 PARENT_EDUCATION_MISSING_CODES: tuple[int, ...] = (96, 98, 99)
 
+#: IEA names of the sampling-design variables that the reader needs, in the order read.
+DESIGN_VARIABLES: tuple[str, ...] = (
+    "TOTWGT",
+    "HOUWGT",
+    "SENWGT",
+    "WGTFAC1",
+    "WGTADJ1",
+    "WGTFAC2",
+    "WGTFAC3",
+    "WGTADJ3",
+    "JKZONE",
+)
+
+#: Names of the replicate indicator, preferred first: ``JKREP`` (IEA's 2001
+#: re-release and later cycles) and ``JKINDIC`` (the 1997 User Guide).
+_REPLICATE_VARIABLES: tuple[str, ...] = ("JKREP", "JKINDIC")
+
+#: Design variables of later releases, read when both countries' files hold them.
+_OPTIONAL_DESIGN_VARIABLES: tuple[str, ...] = ("WGTADJ2",)
+
+#: IEA missing codes in the design variables: 999998 not administered (the
+#: codebook's default of the weights) and 999999 omitted; 98 and 99 in JKZONE.
+DESIGN_MISSING_CODES: dict[str, tuple[int, ...]] = {
+    **{name: (999998, 999999) for name in (*DESIGN_VARIABLES[:-1], "WGTADJ2")},
+    "JKZONE": (98, 99),
+}
+
 _COUNTRY_FILE_CODES: dict[int, str] = {410: "KOR", 840: "USA"}
 
 _READERS: dict[str, str] = {
@@ -204,11 +279,13 @@ def _expected_layout(pv_prefix: str) -> str:
     """Describe the files and variables the reader expects, for error messages."""
     pvs = f"{pv_prefix}01..{pv_prefix}05"
     variables = ", ".join([*ID_VARIABLES, SEX_VARIABLE, *PARENT_EDUCATION_VARIABLES, pvs])
+    design = ", ".join(DESIGN_VARIABLES)
     return (
         "Expected layout: for each country one SPSS (.sav, .zsav, .por) or SAS "
         "(.sas7bdat, .xpt) file of TIMSS 1995 Population 2 students, e.g. BSGKORM1.sav, "
         "or a (background, achievement) pair such as (BSGKORM1.sav, BSAKORM1.sav), or a "
-        f"folder holding them, with the variables {variables} (upper or lower case)."
+        f"folder holding them, with the variables {variables} (upper or lower case) and "
+        f"the sampling design {design}, JKREP or JKINDIC (unless sampling_design=False)."
     )
 
 
@@ -344,14 +421,39 @@ def _read_variables(
     return frame[list(wanted)].copy()
 
 
+def _design_hint(missing: Sequence[str], available: set[str]) -> str:
+    """Explain missing sampling-design variables: where they are, what the file has instead."""
+    design = set(DESIGN_VARIABLES) | {" or ".join(_REPLICATE_VARIABLES)}
+    known = {*DESIGN_VARIABLES, *_REPLICATE_VARIABLES, *_OPTIONAL_DESIGN_VARIABLES}
+    absent = [name for name in missing if name in design]
+    if not absent:
+        return ""
+    similar = sorted(
+        name for name in available if ("WGT" in name or name.startswith("JK")) and name not in known
+    )
+    instead = (
+        f" The file(s) hold the weight-like variable(s) {similar} instead: if one of them is "
+        "a renamed IEA variable, rename it back (e.g. in SPSS or with pyreadstat) to the "
+        "name above."
+        if similar
+        else ""
+    )
+    return (
+        f" The sampling-design variable(s) {absent} are in IEA's student background "
+        "file (BSG...): pass that file (alone or with its BSA file), or the original "
+        f"file if yours is an extract.{instead} To read the data without the sampling "
+        "design (for unweighted analyses only), pass sampling_design=False."
+    )
+
+
 def _missing_variable_error(
     files: Sequence[Path], missing: Sequence[str], available: set[str], pv_prefix: str
 ) -> ModelInputError:
     """Build the error for variables that none of a country's files holds."""
-    hint = ""
+    hint = _design_hint(missing, available)
     for other in _PV_PREFIXES:
         if other != pv_prefix and all(f"{other}0{k}" in available for k in range(1, 6)):
-            hint = (
+            hint += (
                 f" The file(s) hold {other}01..{other}05 instead: pass "
                 f"plausible_values={other!r} to read_timss_files to use them."
             )
@@ -512,15 +614,19 @@ def _read_country(
     from_folder: bool,
     pv_prefix: str,
     upper_grade_only: bool,
+    sampling_design: bool,
 ) -> tuple[pd.DataFrame, tuple[Path, ...], int]:
     """Read one country's file(s) into the raw frame expected by ``tidy_timss``.
 
     Returns the raw frame, the files read and the students left out as not of the upper grade.
     """
     pvs = [f"{pv_prefix}0{k}" for k in range(1, 6)]
-    needed = [*ID_VARIABLES, SEX_VARIABLE, *PARENT_EDUCATION_VARIABLES, *pvs]
-    optional = ["IDGRADER", "IDGRADE"] if upper_grade_only else []
     columns = [_read_columns(pyreadstat, path) for path in files]
+    design = [*DESIGN_VARIABLES, _replicate_variable(columns)] if sampling_design else []
+    needed = [*ID_VARIABLES, SEX_VARIABLE, *PARENT_EDUCATION_VARIABLES, *pvs, *design]
+    optional = ["IDGRADER", "IDGRADE"] if upper_grade_only else []
+    if sampling_design:
+        optional += list(_OPTIONAL_DESIGN_VARIABLES)
     if from_folder and len(files) == 2 and all(name in columns[0] for name in needed):
         files, columns = files[:1], columns[:1]
     available = set().union(*columns)
@@ -582,7 +688,55 @@ def _read_country(
     )
     for source, target in zip(pvs, PLAUSIBLE_VALUES, strict=True):
         raw[target] = _numbers(merged[source], source, files)
-    return raw.reset_index(drop=True), files, n_other_grades
+    for name in [*design, *_OPTIONAL_DESIGN_VARIABLES] if sampling_design else []:
+        if name in merged.columns:
+            values = _numbers(merged[name], name, files)
+            raw[name.lower()] = values.where(~values.isin(DESIGN_MISSING_CODES.get(name, ())))
+    raw = raw.reset_index(drop=True)
+    if sampling_design:
+        try:
+            _check_design(raw)
+        except ModelInputError as error:
+            raise ModelInputError(f"{_describe(files)}: {error}") from error
+    return raw, files, n_other_grades
+
+
+def _replicate_variable(columns: Sequence[dict[str, str]]) -> str:
+    """The name of the replicate indicator in a country's files (JKREP or JKINDIC).
+
+    Without either, a description of both, which the missing-variable error reports.
+    """
+    for found in columns:
+        for name in _REPLICATE_VARIABLES:
+            if name in found:
+                return name
+    return " or ".join(_REPLICATE_VARIABLES)
+
+
+def _common_design(raws: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict[str, str], str]:
+    """Give both countries' raw frames the same design columns.
+
+    Returns the frames, the IEA name of each tidy design column (by country where
+    the releases differ), and a note on optional variables left out.
+    """
+    countries = list(COUNTRIES.values())
+    note = ""
+    for name in (name.lower() for name in _OPTIONAL_DESIGN_VARIABLES):
+        holders = [country for country, raw in zip(countries, raws, strict=True) if name in raw]
+        if 0 < len(holders) < len(raws):
+            raws = [raw.drop(columns=name, errors="ignore") for raw in raws]
+            note += f" {name.upper()} was found only in {holders[0]}'s files and is left out."
+    replicate = [next(c for c in raw.columns if c.upper() in _REPLICATE_VARIABLES) for raw in raws]
+    raws = [
+        raw.rename(columns={old: replicate[0]}) for raw, old in zip(raws, replicate, strict=True)
+    ]
+    names = {"jk_replicate": replicate[0].upper()}
+    if len(set(replicate)) > 1:
+        names["jk_replicate"] = ", ".join(
+            f"{name.upper()} ({country})"
+            for name, country in zip(replicate, countries, strict=True)
+        )
+    return raws, names, note
 
 
 def read_timss_files(
@@ -591,15 +745,18 @@ def read_timss_files(
     *,
     plausible_values: str = "BSMPV",
     upper_grade_only: bool = True,
+    sampling_design: bool = True,
 ) -> pd.DataFrame:
     """Read the real TIMSS 1995 student files of Korea and the USA into the tidy frame.
 
     Each country's file(s) are read with pyreadstat, checked (country code, known
-    codes, no student lost in a merge), recoded (``ITSEX`` into ``boy``, the
-    parents' education into four levels, IEA missing codes into missing values) and
-    passed to :func:`hlmteach.data.tidy_timss`, which standardises the plausible
-    values over both countries together. The module's documentation lists the
-    expected variables, the code mappings and their sources.
+    codes, no student lost in a merge, positive weights, one school weight per
+    school), recoded (``ITSEX`` into ``boy``, the parents' education into four
+    levels, IEA missing codes into missing values) and passed to
+    :func:`hlmteach.data.tidy_timss`, which standardises the plausible values over
+    both countries together and derives the school and within-school weights. The
+    module's documentation lists the expected variables, the code mappings, the
+    names of the design variables in each release, and their sources.
 
     Parameters
     ----------
@@ -619,6 +776,12 @@ def read_timss_files(
         Keep only the upper grade of Population 2 (``IDGRADER == 2``, or
         ``IDGRADE == 8`` when ``IDGRADER`` is absent), the eighth grade that the
         course analyses. Files with neither variable are read whole.
+    sampling_design : bool, default True
+        Read IEA's weights and jackknife variables (:data:`DESIGN_VARIABLES`,
+        ``JKREP`` or ``JKINDIC``, and ``WGTADJ2`` when present) and derive
+        ``school_weight`` and ``within_school_weight``. ``False`` reads files
+        without them; the frame then has no weight columns and supports
+        unweighted analyses only.
 
     Returns
     -------
@@ -627,7 +790,12 @@ def read_timss_files(
         sorted by country, school and student. ``attrs["label"]`` says that these
         are real TIMSS 1995 data and names the files and plausible values read,
         and the students of other grades left out, whose numbers by country are
-        in ``attrs["n_other_grades"]``.
+        in ``attrs["n_other_grades"]``. With the sampling design, the weight
+        columns of :func:`hlmteach.data.tidy_timss` (``total_weight``,
+        ``house_weight``, ``senate_weight``, ``school_weight``,
+        ``within_school_weight``, ``wgtfac1`` ... ``wgtadj3``, ``jk_zone``,
+        ``jk_replicate``), and ``attrs["design_variables"]`` naming the IEA
+        variable behind each (e.g. ``{"jk_replicate": "JKREP", ...}``).
 
     Raises
     ------
@@ -640,7 +808,9 @@ def read_timss_files(
         (a ``ValueError``) If a country's argument is neither a path nor a pair
         of paths, a file cannot be read, lacks a variable, holds another country,
         an unknown code or an id that is not a whole number (which would merge
-        schools), or a background/achievement merge would drop students.
+        schools), a background/achievement merge would drop students, or a
+        weight is missing (or renamed), zero or negative, or the school weight
+        varies within a school.
 
     Examples
     --------
@@ -651,7 +821,10 @@ def read_timss_files(
     >>> def write(folder, name, idcntry, math):
     ...     frame = pd.DataFrame({"IDCNTRY": [idcntry] * 2, "IDSCHOOL": [2, 1],
     ...         "IDSTUD": [20101, 10101], "ITSEX": [1, 2], "BSBGEDUM": [6, 3],
-    ...         "BSBGEDUF": [7, 4], **{f"BSMPV0{k}": math for k in range(1, 6)}})
+    ...         "BSBGEDUF": [7, 4], **{f"BSMPV0{k}": math for k in range(1, 6)},
+    ...         "TOTWGT": [90.0, 40.0], "HOUWGT": 1.0, "SENWGT": 250.0,
+    ...         "WGTFAC1": [30.0, 8.0], "WGTADJ1": 1.5, "WGTFAC2": [2.0, 1.0],
+    ...         "WGTFAC3": 1.0, "WGTADJ3": [1.0, 10 / 3], "JKZONE": 1, "JKREP": [0, 1]})
     ...     pyreadstat.write_sav(frame, Path(folder) / name)
     ...     return Path(folder) / name
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -665,11 +838,20 @@ def read_timss_files(
     3     USA  8400002  0.0         college -0.482
     >>> timss.attrs["label"].startswith("REAL TIMSS 1995 data")
     True
+    >>> timss[["school", "total_weight", "school_weight", "within_school_weight"]].round(3)
+        school  total_weight  school_weight  within_school_weight
+    0  4100001          40.0           12.0                 3.333
+    1  4100002          90.0           45.0                 2.000
+    2  8400001          40.0           12.0                 3.333
+    3  8400002          90.0           45.0                 2.000
+    >>> timss.attrs["design_variables"]["jk_replicate"]
+    'JKREP'
     """
     pv_prefix = require_choice(
         plausible_values, _PV_PREFIXES, "plausible_values", normalise=str.upper
     )
     require_flag(upper_grade_only, "upper_grade_only")
+    require_flag(sampling_design, "sampling_design")
     pyreadstat = _import_pyreadstat()
     raws = []
     read: dict[int, tuple[Path, ...]] = {}
@@ -683,9 +865,24 @@ def read_timss_files(
             from_folder=from_folder,
             pv_prefix=pv_prefix,
             upper_grade_only=upper_grade_only,
+            sampling_design=sampling_design,
         )
         raws.append(raw)
+    names: dict[str, str] = {}
+    design_note = (
+        " Read without the sampling design (sampling_design=False): no weights, for "
+        "unweighted analyses only."
+    )
+    if sampling_design:
+        raws, names, design_note = _common_design(raws)
     tidy = tidy_timss(pd.concat(raws, ignore_index=True))
+    design = {
+        column: names.get(column, source.upper())
+        for column, source in tidy.attrs["design_variables"].items()
+    }
+    if design:
+        found = ", ".join(name for name in design.values() if "*" not in name)
+        design_note = f" Sampling design: {found}.{design_note}"
     sources = "; ".join(
         f"{COUNTRIES[idcntry]}: {' + '.join(path.name for path in files)}"
         for idcntry, files in read.items()
@@ -702,7 +899,8 @@ def read_timss_files(
     tidy.attrs["label"] = (
         f"REAL TIMSS 1995 data (IEA International Database, Population 2, {grades}) "
         f"read from your files ({sources}); plausible values {pv_prefix}01..{pv_prefix}05. "
-        f"IEA's licence forbids redistributing them.{not_read}"
+        f"IEA's licence forbids redistributing them.{not_read}{design_note}"
     )
     tidy.attrs["n_other_grades"] = other_grades
+    tidy.attrs["design_variables"] = design
     return tidy

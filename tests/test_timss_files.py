@@ -43,6 +43,33 @@ EXPECTED = [
 FIRST_PV = {10101: 540.0, 10102: 520.0, 20101: 600.0, 20102: 610.0, 30101: 500.0}
 FIRST_PV |= {30102: 450.0, 50101: 480.0}
 
+# The sampling design by student, in IEA's variables. TOTWGT is the product of the five
+# factors, worked out by hand: school 1: 25 * 1.2 = 30; school 2: 40 * 1 = 40;
+# school 3: 300 * 1.1 = 330; school 5: 150 * 1.3 = 195.
+DESIGN_COLUMNS = [
+    "TOTWGT",
+    "WGTFAC1",
+    "WGTADJ1",
+    "WGTFAC2",
+    "WGTFAC3",
+    "WGTADJ3",
+    "JKZONE",
+    "JKREP",
+]
+DESIGN = {
+    10101: (75.0, 25.0, 1.2, 2.0, 1.0, 1.25, 1, 0),  # 30 * 2 * 1.25
+    10102: (60.0, 25.0, 1.2, 2.0, 1.0, 1.0, 1, 0),  # 30 * 2
+    20101: (60.0, 40.0, 1.0, 1.0, 1.0, 1.5, 1, 1),  # 40 * 1.5
+    20102: (80.0, 40.0, 1.0, 1.0, 1.0, 2.0, 1, 1),  # 40 * 2
+    30101: (330.0, 300.0, 1.1, 1.0, 1.0, 1.0, 2, 1),  # 330
+    30102: (660.0, 300.0, 1.1, 1.0, 2.0, 1.0, 2, 1),  # 330 * 2
+    50101: (585.0, 150.0, 1.3, 3.0, 1.0, 1.0, 2, 0),  # 195 * 3
+}
+# What the tidy frame must derive, in EXPECTED's order: school weight WGTFAC1 * WGTADJ1,
+# within-school weight TOTWGT / school weight.
+SCHOOL_WEIGHT = [30.0, 30.0, 40.0, 40.0, 330.0, 330.0, 195.0]
+WITHIN_SCHOOL_WEIGHT = [2.5, 2.0, 1.5, 2.0, 1.0, 2.0, 3.0]
+
 EDUCATION_LABELS = {
     1: "<finish primary schl>",
     2: "<finish some secondary schl>",
@@ -72,7 +99,11 @@ def students(idcntry: int, rows: list[tuple]) -> pd.DataFrame:
     frame["IDGRADER"] = 2
     for k, pv in enumerate(PVS, start=1):
         frame[pv] = frame["PV"] + 3.0 * (k - 1)
-    return frame.drop(columns="PV")
+    design = pd.DataFrame([DESIGN[i] for i in frame["IDSTUD"]], columns=DESIGN_COLUMNS)
+    frame = pd.concat([frame.drop(columns="PV"), design], axis=1)
+    frame["HOUWGT"] = frame["TOTWGT"] / 100.0
+    frame["SENWGT"] = frame["TOTWGT"] / 4.0
+    return frame
 
 
 def write(path: Path, frame: pd.DataFrame, *, lower: bool = False) -> Path:
@@ -133,6 +164,27 @@ def check_tidy(timss: pd.DataFrame) -> None:
         sd = np.sqrt(((values - mean) ** 2).sum() / (len(values) - 1))
         np.testing.assert_allclose(timss[f"math{k}"].to_numpy(), (values - mean) / sd)
     np.testing.assert_allclose(timss["math"].to_numpy(), timss["math1"].to_numpy())
+    check_design(timss)
+
+
+def check_design(timss: pd.DataFrame, replicate: str = "JKREP") -> None:
+    """The sampling design of EXPECTED's students, kept and derived."""
+    design = np.array([DESIGN[row[2]] for row in EXPECTED])
+    np.testing.assert_allclose(timss["total_weight"].to_numpy(), design[:, 0])
+    np.testing.assert_allclose(timss["house_weight"].to_numpy(), design[:, 0] / 100.0)
+    np.testing.assert_allclose(timss["senate_weight"].to_numpy(), design[:, 0] / 4.0)
+    for position, name in enumerate(["wgtfac1", "wgtadj1", "wgtfac2", "wgtfac3", "wgtadj3"]):
+        np.testing.assert_allclose(timss[name].to_numpy(), design[:, position + 1])
+    np.testing.assert_allclose(timss["school_weight"].to_numpy(), SCHOOL_WEIGHT)
+    np.testing.assert_allclose(timss["within_school_weight"].to_numpy(), WITHIN_SCHOOL_WEIGHT)
+    assert timss["jk_zone"].tolist() == [1, 1, 1, 1, 2, 2, 2]
+    assert timss["jk_replicate"].tolist() == [0, 0, 1, 1, 1, 1, 0]
+    assert "wgtadj2" not in timss.columns
+    sources = timss.attrs["design_variables"]
+    assert sources["total_weight"] == "TOTWGT" and sources["jk_zone"] == "JKZONE"
+    assert sources["jk_replicate"] == replicate
+    assert sources["school_weight"] == "WGTFAC1 * WGTADJ1"
+    assert "Sampling design: TOTWGT, HOUWGT, SENWGT, WGTFAC1" in timss.attrs["label"]
 
 
 def test_reads_spss_files_into_the_tidy_frame(files: tuple[Path, Path]) -> None:
@@ -167,10 +219,15 @@ def test_reads_sas_transport_files(tmp_path: Path, korea: pd.DataFrame, usa: pd.
 
 
 def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """IEA's background (questionnaire) and achievement (plausible values) files."""
+    """IEA's background (questionnaire) and achievement (plausible values) files.
+
+    As in IEA's 1995 files, the achievement file repeats the weights and the
+    jackknife variables but not the weighting factors.
+    """
     ids = ["IDCNTRY", "IDSCHOOL", "IDSTUD"]
     background = frame.drop(columns=PVS)
-    achievement = frame[[*ids, "ITSEX", *PVS]].sample(frac=1.0, random_state=1)
+    repeated = ["ITSEX", "TOTWGT", "HOUWGT", "SENWGT", "JKZONE", "JKREP"]
+    achievement = frame[[*ids, *repeated, *PVS]].sample(frac=1.0, random_state=1)
     return background, achievement
 
 
@@ -342,3 +399,144 @@ def test_missing_pyreadstat_says_how_to_install(
     monkeypatch.setitem(sys.modules, "pyreadstat", None)
     with pytest.raises(ImportError, match=r"pip install pyreadstat.*hlmteach\[timss\]"):
         read_timss_files(*files)
+
+
+def test_reads_the_1997_replicate_name_jkindic(
+    tmp_path: Path, korea: pd.DataFrame, usa: pd.DataFrame
+) -> None:
+    files = [
+        write(tmp_path / f"BSG{code}1.sav", frame.rename(columns={"JKREP": "JKINDIC"}))
+        for code, frame in (("KOR", korea), ("USA", usa))
+    ]
+    timss = read_timss_files(*files)
+    check_design(timss, replicate="JKINDIC")
+    assert "JKZONE, JKINDIC." in timss.attrs["label"]
+
+
+def test_releases_that_differ_between_countries_are_named(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    old = write(tmp_path / "BSGKOR1.sav", korea.rename(columns={"JKREP": "JKINDIC"}))
+    timss = read_timss_files(old, files[1])
+    check_design(timss, replicate="JKINDIC (Korea), JKREP (USA)")
+
+
+def test_later_release_class_adjustment_is_kept_when_both_countries_have_it(
+    tmp_path: Path, korea: pd.DataFrame, usa: pd.DataFrame
+) -> None:
+    later = [
+        write(tmp_path / f"BSG{code}M5.sav", frame.assign(WGTADJ2=adjustment))
+        for code, frame, adjustment in (("KOR", korea, 1.0), ("USA", usa, 1.25))
+    ]
+    timss = read_timss_files(*later)
+    assert timss["wgtadj2"].tolist() == [1.0] * 4 + [1.25] * 3
+    assert timss.attrs["design_variables"]["wgtadj2"] == "WGTADJ2"
+    only_korea = read_timss_files(later[0], write(tmp_path / "BSGUSAM1.sav", usa))
+    check_design(only_korea)
+    assert "WGTADJ2 was found only in Korea's files and is left out." in only_korea.attrs["label"]
+
+
+@pytest.mark.parametrize("variable", ["TOTWGT", "WGTFAC1", "WGTADJ1", "SENWGT", "JKZONE"])
+def test_missing_weight_variable_is_named_with_the_fix(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path], variable: str
+) -> None:
+    incomplete = write(tmp_path / "BSGKORM1.sav", korea.drop(columns=variable))
+    with pytest.raises(
+        ModelInputError, match=rf"lack\(s\) the variable\(s\) \['{variable}'\]"
+    ) as error:
+        read_timss_files(incomplete, files[1])
+    message = str(error.value)
+    assert "BSGKORM1.sav" in message
+    assert "student background file (BSG...)" in message and "sampling_design=False" in message
+
+
+def test_missing_replicate_indicator_names_both_release_names(
+    tmp_path: Path, usa: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    incomplete = write(tmp_path / "BSGUSAM1.sav", usa.drop(columns="JKREP"))
+    with pytest.raises(ModelInputError, match=r"\['JKREP or JKINDIC'\]") as error:
+        read_timss_files(files[0], incomplete)
+    assert "BSGUSAM1.sav" in str(error.value)
+
+
+def test_renamed_weight_variable_is_named_with_its_likely_new_name(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    renamed = write(tmp_path / "BSGKORM1.sav", korea.rename(columns={"TOTWGT": "TOTWGT_S"}))
+    with pytest.raises(ModelInputError, match=r"\['TOTWGT'\]") as error:
+        read_timss_files(renamed, files[1])
+    message = str(error.value)
+    assert "BSGKORM1.sav" in message
+    assert "weight-like variable(s) ['TOTWGT_S'] instead" in message and "rename it back" in message
+
+
+def test_achievement_file_alone_lacks_the_weighting_factors(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    _, achievement = split(korea)
+    with pytest.raises(ModelInputError, match=r"'WGTFAC1', 'WGTADJ1', 'WGTFAC2'") as error:
+        read_timss_files(write(tmp_path / "BSAKORM1.sav", achievement), files[1])
+    assert "BSAKORM1.sav" in str(error.value)
+
+
+def test_without_the_sampling_design_on_request(
+    tmp_path: Path, korea: pd.DataFrame, usa: pd.DataFrame
+) -> None:
+    bare = [
+        write(tmp_path / f"BSG{code}M1.sav", frame.drop(columns=[*DESIGN_COLUMNS, "HOUWGT"]))
+        for code, frame in (("KOR", korea), ("USA", usa))
+    ]
+    with pytest.raises(ModelInputError, match="sampling_design=False"):
+        read_timss_files(*bare)
+    timss = read_timss_files(*bare, sampling_design=False)
+    assert list(timss["idstud"]) == [row[2] for row in EXPECTED]
+    assert not {"total_weight", "school_weight", "jk_zone", "senate_weight"} & set(timss.columns)
+    assert timss.attrs["design_variables"] == {}
+    assert "Read without the sampling design" in timss.attrs["label"]
+    with pytest.raises(ModelInputError, match="sampling_design"):
+        read_timss_files(*bare, sampling_design="no")
+
+
+@pytest.mark.parametrize("code", [999998.0, 999999.0])
+def test_iea_missing_code_in_a_weight_is_an_error_naming_the_file(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path], code: float
+) -> None:
+    korea.loc[1, "TOTWGT"] = code
+    odd = write(tmp_path / "bsgkorm1.xpt", korea)  # SAS: the code is a plain number
+    with pytest.raises(ModelInputError, match=r"'totwgt' \(IEA TOTWGT\) is missing") as error:
+        read_timss_files(odd, files[1])
+    message = str(error.value)
+    assert "bsgkorm1.xpt" in message and "IDSTUD 10101" in message
+
+
+def test_missing_jackknife_zone_code_is_an_error(
+    tmp_path: Path, usa: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    usa.loc[0, "JKZONE"] = 98
+    odd = write(tmp_path / "BSGUSAM1.sav", usa)
+    with pytest.raises(ModelInputError, match=r"jackknife variable 'jkzone'") as error:
+        read_timss_files(files[0], odd)
+    assert "BSGUSAM1.sav" in str(error.value) and "IDSTUD 50101" in str(error.value)
+
+
+@pytest.mark.parametrize("value", [0.0, -2.0])
+def test_zero_or_negative_weight_is_an_error_naming_the_column(
+    tmp_path: Path, usa: pd.DataFrame, files: tuple[Path, Path], value: float
+) -> None:
+    usa.loc[2, "WGTFAC3"] = value
+    odd = write(tmp_path / "BSGUSAM1.sav", usa)
+    with pytest.raises(ModelInputError, match=r"'wgtfac3' \(IEA WGTFAC3\)") as error:
+        read_timss_files(files[0], odd)
+    assert "BSGUSAM1.sav" in str(error.value) and "IDSTUD 30102" in str(error.value)
+
+
+def test_school_weight_that_varies_within_a_school_names_the_school(
+    tmp_path: Path, korea: pd.DataFrame, files: tuple[Path, Path]
+) -> None:
+    korea.loc[korea["IDSTUD"] == 20101, "WGTADJ1"] = 1.1  # school 2: 40 * 1.1 and 40 * 1
+    odd = write(tmp_path / "BSGKORM1.sav", korea)
+    with pytest.raises(
+        ModelInputError, match=r"varies within 1 school\(s\): Korea IDSCHOOL 2"
+    ) as error:
+        read_timss_files(odd, files[1])
+    assert "BSGKORM1.sav" in str(error.value)
