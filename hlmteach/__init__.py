@@ -3,7 +3,7 @@
 Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 ``import hlmteach`` stays cheap; each lives in one module per concept:
 
-- :mod:`hlmteach.data`: ``load_timss``, ``load_hsb``, ``codebook``;
+- :mod:`hlmteach.data`: ``load_timss``, ``load_hsb``, ``load_pisa``, ``codebook``;
 - :mod:`hlmteach.timss_files`: ``read_timss_files`` for your own TIMSS 1995 files;
 - :mod:`hlmteach.models`: ``fit_hlm``, ``fit_ols``;
 - :mod:`hlmteach.inference`: ``lr_test``;
@@ -37,6 +37,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "load_timss": "data",
     "load_hsb": "data",
+    "load_pisa": "data",
     "codebook": "data",
     "tidy_timss": "data",
     "read_timss_files": "timss_files",

@@ -1,7 +1,7 @@
-"""The course's data sets: the calibrated synthetic TIMSS 1995 frame and High School and Beyond.
+"""The course's data sets: synthetic TIMSS 1995, High School and Beyond, PISA 2012 USA.
 
-Both travel inside the package (``hlmteach.datasets``) and load by name, with no
-network access. :func:`tidy_timss` is the single place where raw TIMSS-like
+All three travel inside the package (``hlmteach.datasets``) and load by name, with
+no network access. :func:`tidy_timss` is the single place where raw TIMSS-like
 records become the course's tidy frame, so the synthetic generator and the
 reader of real IEA files give exactly the same variables, recodes,
 standardisation and sampling-design variables.
@@ -96,9 +96,11 @@ __all__ = [
     "JK_REPLICATE_NAMES",
     "OPTIONAL_DESIGN_WEIGHTS",
     "PARENT_EDUCATION_LEVELS",
+    "PISA_CATEGORIES",
     "PLAUSIBLE_VALUES",
     "codebook",
     "load_hsb",
+    "load_pisa",
     "load_timss",
     "sampling_design",
     "tidy_timss",
@@ -125,6 +127,22 @@ SYNTHETIC_LABEL = (
 
 _TIMSS_FILE = "timss_synthetic.csv"
 _HSB_FILE = "hsb.csv"
+_PISA_FILE = "pisa2012_usa.csv"
+
+#: Levels of the categorical PISA 2012 variables, the reference level (that of
+#: the WeMix vignette's models) first. The two questionnaire items are ordered.
+PISA_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "st29q03": ("Strongly agree", "Agree", "Disagree", "Strongly disagree"),
+    "sc14q02": ("Not at all", "Very little", "To some extent", "A lot"),
+    "st04q01": ("Female", "Male"),
+}
+
+PISA_LABEL = (
+    "PISA 2012, United States sample: real data, 3136 students in 157 schools. Source and "
+    "copyright owner: OECD, PISA 2012 Database (https://www.oecd.org/pisa/); extract as "
+    "distributed in the R package MLMusingR 0.4.0 (F. Huang), data set pisa2012. "
+    "See data/pisa2012_usa.md."
+)
 
 _RAW_COLUMNS = ("idcntry", "idschool", "idstud", "boy", "parent_educ", *PLAUSIBLE_VALUES)
 
@@ -482,10 +500,11 @@ def _shipped_file(name: str) -> Any:
         ) from None
 
 
-def _read_shipped_csv(name: str) -> pd.DataFrame:
+def _read_shipped_csv(name: str, **options: Any) -> pd.DataFrame:
+    """Read a shipped CSV file; ``options`` go to :func:`pandas.read_csv`."""
     source = _shipped_file(name)
     with source.open("r", encoding="utf-8") as handle:
-        return pd.read_csv(handle)
+        return pd.read_csv(handle, **options)
 
 
 def load_timss(country: str | None = None) -> pd.DataFrame:
@@ -552,6 +571,45 @@ def load_hsb() -> pd.DataFrame:
     return frame
 
 
+def load_pisa() -> pd.DataFrame:
+    """Load PISA 2012 USA, real survey data with both levels' sampling weights.
+
+    The practice data set for survey-weighted two-level models: the extract of
+    the WeMix vignette (Bailey, Kelley & Nguyen 2019), 3136 US students in 157
+    schools, as distributed in the R package MLMusingR 0.4.0. The OECD is its
+    source and copyright owner; ``data/pisa2012_usa.md`` gives its provenance,
+    the changes made and the licence position.
+
+    Returns
+    -------
+    DataFrame
+        One row per student: ``student`` (row number, not a PISA id),
+        ``schoolid`` (text of 7 characters, leading zeros kept),
+        ``pv1math``..``pv5math``, ``escs``, the categoricals ``st29q03``,
+        ``sc14q02`` and ``st04q01`` (levels in :data:`PISA_CATEGORIES`, reference
+        first), ``w_fstuwt`` (total student weight), ``w_fschwt`` (school
+        weight) and ``pwt1`` (conditional student weight ``w_fstuwt /
+        w_fschwt``). ``attrs["label"]`` names the source.
+
+    Examples
+    --------
+    >>> pisa = load_pisa()
+    >>> pisa.shape, pisa["schoolid"].nunique(), pisa["schoolid"].iloc[0]
+    ((3136, 14), 157, '0000001')
+    >>> round(pisa["w_fstuwt"].sum())
+    2236615
+    >>> list(pisa["st29q03"].cat.categories[:2])
+    ['Strongly agree', 'Agree']
+    """
+    frame = _read_shipped_csv(_PISA_FILE, dtype={"schoolid": str})
+    for column, levels in PISA_CATEGORIES.items():
+        frame[column] = pd.Categorical(
+            frame[column], categories=list(levels), ordered=column != "st04q01"
+        )
+    frame.attrs["label"] = PISA_LABEL
+    return frame
+
+
 _CODEBOOK_ROWS: tuple[tuple[str, str, str], ...] = (
     ("timss", "country", "Country name: Korea or USA."),
     ("timss", "idcntry", "IEA country code: 410 Korea, 840 USA."),
@@ -577,6 +635,64 @@ _CODEBOOK_ROWS: tuple[tuple[str, str, str], ...] = (
         "Each plausible value as a z-score, standardised after merging both countries.",
     ),
     ("timss", "math", "The outcome of the seed analysis: math1, the first plausible value."),
+    (
+        "timss",
+        "total_weight",
+        "Total student weight (TIMSS TOTWGT): inverse of the student's overall selection "
+        "probability, adjusted for non-response; sums to the population size.",
+    ),
+    (
+        "timss",
+        "house_weight",
+        "House weight (TIMSS HOUWGT): total_weight rescaled to sum to the country's sample size.",
+    ),
+    (
+        "timss",
+        "senate_weight",
+        "Senate weight (TIMSS SENWGT): total_weight rescaled to the same total in every country.",
+    ),
+    (
+        "timss",
+        "school_weight",
+        "School weight, the level-2 weight: wgtfac1 * wgtadj1 (IEA's SCHWGT), one per school.",
+    ),
+    (
+        "timss",
+        "within_school_weight",
+        "The student's conditional weight within the school, the level-1 weight: "
+        "total_weight / school_weight.",
+    ),
+    (
+        "timss",
+        "wgtfac1",
+        "School weighting factor (TIMSS WGTFAC1): inverse of the school's selection probability.",
+    ),
+    ("timss", "wgtadj1", "School weighting adjustment for non-participating schools (WGTADJ1)."),
+    (
+        "timss",
+        "wgtfac2",
+        "Class weighting factor (WGTFAC2): inverse of the class's selection "
+        "probability within the school.",
+    ),
+    (
+        "timss",
+        "wgtadj2",
+        "Class weighting adjustment (WGTADJ2); not a 1995 variable, present "
+        "only for later TIMSS releases.",
+    ),
+    (
+        "timss",
+        "wgtfac3",
+        "Student weighting factor (WGTFAC3): inverse of the student's "
+        "selection probability within the class.",
+    ),
+    ("timss", "wgtadj3", "Student weighting adjustment for non-participating students (WGTADJ3)."),
+    ("timss", "jk_zone", "Jackknife (JRR) sampling zone of the student's school (TIMSS JKZONE)."),
+    (
+        "timss",
+        "jk_replicate",
+        "Jackknife replicate indicator, 0 or 1 (TIMSS 1995 JKINDIC; JKREP in later releases).",
+    ),
     ("hsb", "school", "School id (160 schools)."),
     ("hsb", "minority", "1 if the student belongs to an ethnic minority."),
     ("hsb", "female", "1 if the student is female."),
@@ -588,6 +704,45 @@ _CODEBOOK_ROWS: tuple[tuple[str, str, str], ...] = (
     ("hsb", "disclim", "Disciplinary climate scale."),
     ("hsb", "himinty", "1 if more than 40% of the students are minority."),
     ("hsb", "meanses", "The school's mean SES."),
+    ("pisa", "student", "Row number 1-3136 in MLMusingR's order (added; not a PISA id)."),
+    (
+        "pisa",
+        "schoolid",
+        "PISA school id, text of 7 characters (region, stratum, 3-digit school); 157 schools.",
+    ),
+    (
+        "pisa",
+        "pv1math..pv5math",
+        "The five plausible values of mathematics literacy (PISA scale): fit each one and "
+        "pool by Rubin's rules.",
+    ),
+    ("pisa", "escs", "PISA index of economic, social and cultural status."),
+    (
+        "pisa",
+        "st29q03",
+        "'I look forward to my mathematics lessons': Strongly agree (reference), Agree, "
+        "Disagree, Strongly disagree.",
+    ),
+    (
+        "pisa",
+        "sc14q02",
+        "School: instruction hindered by a lack of qualified mathematics teachers: Not at all "
+        "(reference), Very little, To some extent, A lot.",
+    ),
+    ("pisa", "st04q01", "Gender: Female (reference), Male."),
+    (
+        "pisa",
+        "w_fstuwt",
+        "Final student weight: the total (unconditional) weight, inverse of the probability "
+        "of drawing the school and then the student, adjusted for non-response.",
+    ),
+    (
+        "pisa",
+        "w_fschwt",
+        "School weight (grade non-response adjusted school base weight); "
+        "constant within each school.",
+    ),
+    ("pisa", "pwt1", "Conditional student weight within the school: w_fstuwt / w_fschwt."),
 )
 
 
@@ -596,7 +751,7 @@ def codebook(dataset: str | None = None) -> pd.DataFrame:
 
     Parameters
     ----------
-    dataset : {"timss", "hsb"}, optional
+    dataset : {"timss", "hsb", "pisa"}, optional
         Keep one data set only.
 
     Returns
@@ -613,5 +768,6 @@ def codebook(dataset: str | None = None) -> pd.DataFrame:
     if dataset is None:
         return book
     if not isinstance(dataset, str) or dataset not in set(book["dataset"]):
-        raise ModelInputError(f"Unknown data set {dataset!r}; choose 'timss' or 'hsb'.")
+        names = ", ".join(repr(name) for name in dict.fromkeys(book["dataset"]))
+        raise ModelInputError(f"Unknown data set {dataset!r}; choose one of {names}.")
     return book[book["dataset"] == dataset].reset_index(drop=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import hlmteach as hlm
-from hlmteach.data import PARENT_EDUCATION_LEVELS, PLAUSIBLE_VALUES, tidy_timss
+from hlmteach.data import PARENT_EDUCATION_LEVELS, PISA_CATEGORIES, PLAUSIBLE_VALUES, tidy_timss
 
 
 def test_timss_by_country_and_labelled():
@@ -32,22 +36,80 @@ def test_hsb_matches_its_published_description():
     assert "real data" in hsb.attrs["label"]
 
 
+def _expand(variable: str) -> set[str]:
+    """The names a codebook entry stands for: 'bsmpv01..bsmpv05' or 'pv1math..pv5math'."""
+    if ".." not in variable:
+        return {variable}
+    first, last = (re.fullmatch(r"(\D*)(\d+)(\D*)", stem) for stem in variable.split(".."))
+    head, digits, tail = first.groups()
+    width = len(digits)
+    return {f"{head}{k:0{width}d}{tail}" for k in range(int(digits), int(last.group(2)) + 1)}
+
+
 def test_codebook_covers_every_column():
-    for name, frame in (("timss", hlm.load_timss()), ("hsb", hlm.load_hsb())):
+    assert _expand("pv1math..pv3math") == {"pv1math", "pv2math", "pv3math"}
+    assert _expand("bsmpv01..bsmpv02") == {"bsmpv01", "bsmpv02"}
+    frames = (("timss", hlm.load_timss()), ("hsb", hlm.load_hsb()), ("pisa", hlm.load_pisa()))
+    for name, frame in frames:
         book = hlm.codebook(name)
-        described = set()
-        for variable in book["variable"]:
-            if ".." in variable:
-                stem_a, stem_b = variable.split("..")
-                prefix = stem_a.rstrip("0123456789")
-                first, last = int(stem_a[len(prefix) :]), int(stem_b[len(prefix) :])
-                width = len(stem_a) - len(prefix)
-                described |= {f"{prefix}{k:0{width}d}" for k in range(first, last + 1)}
-            else:
-                described.add(variable)
+        described = set().union(*map(_expand, book["variable"]))
         assert set(frame.columns) <= described, set(frame.columns) - described
-    with pytest.raises(ValueError, match="Unknown data set 'pisa'"):
-        hlm.codebook("pisa")
+    with pytest.raises(
+        ValueError, match=r"Unknown data set 'pirls'; choose one of 'timss', 'hsb', 'pisa'"
+    ):
+        hlm.codebook("pirls")
+
+
+def test_codebook_describes_the_timss_design_columns():
+    design = tidy_timss(_design())
+    book = hlm.codebook("timss")
+    described = set().union(*map(_expand, book["variable"]))
+    assert described >= WEIGHT_COLUMNS
+    assert set(design.columns) <= described
+    school = book.set_index("variable").loc["school_weight", "description"]
+    assert "wgtfac1 * wgtadj1" in school
+
+
+PISA_FILE = Path(__file__).resolve().parent.parent / "data" / "pisa2012_usa.csv"
+
+
+def test_shipped_pisa_file_is_the_documented_one():
+    assert hashlib.md5(PISA_FILE.read_bytes()).hexdigest() == "ce1bde7161dc5eaa799ddfe4fe65d297"
+    provenance = (PISA_FILE.parent / "pisa2012_usa.md").read_text(encoding="utf-8")
+    assert "ce1bde7161dc5eaa799ddfe4fe65d297" in provenance
+    words = " ".join(provenance.split())
+    assert "acknowledges the OECD as source and copyright owner" in words
+    assert "MLMusingR 0.4.0" in words and "## Licence position" in provenance
+
+
+def test_pisa_matches_its_published_description():
+    pisa = hlm.load_pisa()
+    assert pisa.shape == (3136, 14)
+    assert pisa["schoolid"].nunique() == 157
+    assert pisa["schoolid"].str.fullmatch(r"\d{7}").all()
+    assert pisa["schoolid"].iloc[0] == "0000001"  # leading zeros kept
+    assert pisa["student"].tolist() == list(range(1, 3137))
+    counts = {
+        "st29q03": [387, 1037, 1231, 481],
+        "sc14q02": [2276, 525, 272, 63],
+        "st04q01": [1570, 1566],
+    }
+    for column, expected in counts.items():
+        assert list(pisa[column].cat.categories) == list(PISA_CATEGORIES[column])
+        assert pisa[column].value_counts(sort=False).tolist() == expected
+    assert pisa["st29q03"].cat.ordered and not pisa["st04q01"].cat.ordered
+    sizes = pisa.groupby("schoolid").size()
+    assert (sizes.min(), sizes.max(), round(sizes.mean(), 2)) == (1, 28, 19.97)
+    assert pisa["w_fstuwt"].sum() == pytest.approx(2236615, abs=0.5)
+    assert (round(pisa["w_fstuwt"].min(), 1), round(pisa["w_fstuwt"].max(), 1)) == (134.5, 2597.9)
+    school = pisa.groupby("schoolid")["w_fschwt"]
+    assert (school.nunique() == 1).all()  # one weight per school
+    assert school.first().sum() == pytest.approx(30161, abs=0.5)
+    assert (round(school.first().min(), 2), round(school.first().max(), 1)) == (21.97, 1942.5)
+    np.testing.assert_allclose(pisa["pwt1"], pisa["w_fstuwt"] / pisa["w_fschwt"], rtol=1e-14)
+    assert not pisa.isna().any().any()
+    assert "OECD" in pisa.attrs["label"] and "MLMusingR" in pisa.attrs["label"]
+    assert "real data" in pisa.attrs["label"]
 
 
 def _raw(**changes) -> pd.DataFrame:

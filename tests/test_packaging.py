@@ -63,7 +63,7 @@ def test_widget_extension_is_enabled_in_jupyterlab():
     assert re.search(r"@jupyter-widgets/jupyterlab-manager v\S+ enabled\s+OK", text), text
 
 
-def test_wheel_carries_both_data_sets(tmp_path):
+def test_wheel_carries_every_data_set(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "dist"), str(ROOT)],
         check=True,
@@ -79,8 +79,11 @@ def test_wheel_carries_both_data_sets(tmp_path):
     probe = (
         "import hlmteach as hlm, pathlib\n"
         f"assert pathlib.Path(hlm.__file__).is_relative_to({str(target)!r}), hlm.__file__\n"
-        "t = hlm.load_timss(); h = hlm.load_hsb()\n"
+        "t = hlm.load_timss(); h = hlm.load_hsb(); p = hlm.load_pisa()\n"
         "print(len(t), t['school'].nunique(), len(h), h['school'].nunique())\n"
+        "print(len(p), p['schoolid'].nunique(), p['schoolid'].iloc[0])\n"
+        "import importlib.resources as r\n"
+        "print(r.files('hlmteach.datasets').joinpath('pisa2012_usa.md').is_file())\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],
@@ -90,7 +93,7 @@ def test_wheel_carries_both_data_sets(tmp_path):
         text=True,
         check=True,
     )
-    assert out.stdout.split() == ["9845", "333", "7185", "160"]
+    assert out.stdout.split() == ["9845", "333", "7185", "160", "3136", "157", "0000001", "True"]
 
 
 def test_lab_serves_the_first_notebook(tmp_path):
