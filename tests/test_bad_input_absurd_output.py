@@ -356,7 +356,7 @@ def test_tidy_timss_refuses_what_it_would_misread(changes, message):
     [
         (lambda: hlm.load_timss("France"), "Unknown country 'France'"),
         (lambda: hlm.load_timss(410), "Unknown country 410"),
-        (lambda: hlm.codebook("pisa"), "Unknown data set 'pisa'"),
+        (lambda: hlm.codebook("pirls"), "Unknown data set 'pirls'"),
         (lambda: tidy_timss([1, 2]), "argument raw must be a pandas DataFrame"),
     ],
 )
