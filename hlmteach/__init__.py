@@ -15,6 +15,7 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.plausible`: fits over the five plausible values, pooled by Rubin's rules;
 - :mod:`hlmteach.centering`: grand- and group-mean centring, contextual effects;
 - :mod:`hlmteach.variance_tests`: boundary and bootstrap LR tests, profile intervals;
+- :mod:`hlmteach.display`: ``show``, result tables as HTML with a stable text view;
 - :mod:`hlmteach.glossary`: the symbols' names in SAS, HLM 8, lme4 and statsmodels;
 - :mod:`hlmteach.validation`: the input checks every entry point runs first; each
   problem raises ``ModelInputError`` (a ``ValueError``) naming the column or argument.
@@ -32,7 +33,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS: dict[str, str] = {
     "load_timss": "data",
@@ -63,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "profile_ci": "variance_tests",
     "profile_intervals": "variance_tests",
     "glossary": "glossary",
+    "show": "display",
 }
 
 __all__ = sorted(_EXPORTS)
