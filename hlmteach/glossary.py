@@ -109,6 +109,19 @@ _ROWS: tuple[tuple[str, ...], ...] = (
         "-2 * res.llf",
         "fit.deviance",
     ),
+    (
+        "w_j, w_i|j",
+        "survey weights: the school's weight and the student's conditional weight within "
+        "the school; a weighted fit (fit_hlm(..., weights=, group_weights=)) maximises a "
+        "pseudo-likelihood and reports sandwich SEs",
+        "none in PROC MIXED; PROC GLIMMIX: MODEL / OBSWEIGHT=w_i|j, RANDOM / SUBJECT=school "
+        "WEIGHT=w_j, with EMPIRICAL=CLASSICAL",
+        "level-1 and level-2 weighting variables (HLM normalises them, a related but different "
+        "model)",
+        "none in lme4: WeMix::mix(..., weights = c(\"w_ij\", \"w_j\"))",
+        "not provided (MixedLM has no weights)",
+        "fit.weighted",
+    ),
 )
 
 
@@ -118,7 +131,8 @@ def glossary() -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per quantity (γ, τ00, τ11, τ01, σ², u_j, β_j, λ_j, ICC, -2LL)
+        One row per quantity (γ, τ00, τ11, τ01, σ², u_j, β_j, λ_j, ICC, -2LL,
+        survey weights)
         with the columns ``symbol``, ``meaning``, ``SAS PROC MIXED``,
         ``HLM 8``, ``lme4 (R)``, ``statsmodels`` and ``hlmteach``. In the code
         columns ``fit`` is the fitted model (an ``HLMResult`` in hlmteach, an
