@@ -8,20 +8,29 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hlmteach-installed
 LAB_STAMP := $(VENV)/.hlmteach-lab
 PORT   ?= 8888
+# Where 'make student' writes the learners' copy of the course (git-ignored).
+STUDENT ?= student
+# The pins need Python 3.11.5 to 3.13: say so before pip prints a wall of resolver errors.
+PYTHON_OK := import sys; sys.exit(not (3, 11, 5) <= sys.version_info[:3] < (3, 14))
 # JupyterLab refuses to start as root unless told that it is meant.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint bench execute browser wheel freeze clean
+.PHONY: setup lab test lint bench execute browser wheel freeze clean frame student site
 
 setup: $(STAMP)
 
 ## The course's environment: Binder's pins and the package, without the test tools.
-$(LAB_STAMP): binder/requirements.txt pyproject.toml
+$(LAB_STAMP): binder/requirements.txt binder/jupyter_server_config.json pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c '$(PYTHON_OK)' || { \
+	  echo "The course needs Python 3.11.5 to 3.13; $(PYTHON) is $$($(PYTHON) --version 2>&1)." >&2; \
+	  echo "Run 'make lab PYTHON=python3.12' (or another version in that range)." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -r binder/requirements.txt
 	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python binder/install_jupyter_config.py
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "@jupyter-widgets/jupyterlab-manager.*enabled"
+	$(BIN)/jupyter labextension list 2>&1 | grep -q "jupyterlab-rise.*enabled"
 	touch $@
 
 ## The same environment plus the pinned test tools.
@@ -34,7 +43,8 @@ lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --port=$(PORT) --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
-## Run the whole test suite: unit, data, engine, notebooks (nbval) and the browser test.
+## Run the whole test suite: unit, data, engine, notebooks (nbval), the student copy, the
+## website and the browser tests (the explorer, the whole course, a slide, the site).
 test: $(STAMP) browser
 	$(BIN)/python -m ruff check hlmteach tests scripts
 	$(BIN)/python -m pytest
@@ -60,14 +70,26 @@ bench: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py
 
+## Give every notebook its frame: Binder link at the release tag, shut-down note, slide metadata.
+frame: $(STAMP)
+	$(BIN)/python scripts/course_frame.py
+
+## The learners' copy: the notebooks without outputs, solutions or published answers.
+student: $(LAB_STAMP)
+	$(BIN)/python scripts/student_copy.py $(STUDENT)
+
+## The course website (Jupyter Book, offline, stored outputs): book/_build/html/index.html.
+site: $(STAMP)
+	$(BIN)/python scripts/build_site.py
+
 wheel: $(STAMP)
 	$(BIN)/python -m build --wheel --outdir dist .
 
 ## Re-pin binder/requirements.txt from the top-level pins (run after changing one).
 freeze:
 	rm -rf /tmp/hlmteach-freeze && $(PYTHON) -m venv /tmp/hlmteach-freeze
-	/tmp/hlmteach-freeze/bin/pip install $$(grep -E '^(numpy|scipy|pandas|statsmodels|matplotlib|seaborn|ipywidgets|jupyterlab|tqdm|pyreadstat|patsy)==' binder/requirements.txt)
+	/tmp/hlmteach-freeze/bin/pip install $$(grep -E '^(numpy|scipy|pandas|statsmodels|matplotlib|seaborn|ipywidgets|jupyterlab|jupyterlab_rise|tqdm|pyreadstat|patsy)==' binder/requirements.txt)
 	/tmp/hlmteach-freeze/bin/pip freeze
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache book/_build $(STUDENT)
