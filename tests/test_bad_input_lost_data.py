@@ -278,6 +278,17 @@ def _write_timss(path, idschool, idcntry):
             "BSBGEDUM": [6, 3, 2],
             "BSBGEDUF": [7, 4, 1],
             **{f"BSMPV0{k}": [620.0, 580.0, 500.0 + k] for k in range(1, 6)},
+            # The sampling design; one school weight (10 * 1.2) for every school.
+            "TOTWGT": [24.0, 36.0, 12.0],
+            "HOUWGT": [0.8, 1.2, 0.4],
+            "SENWGT": [2.0, 3.0, 1.0],
+            "WGTFAC1": 10.0,
+            "WGTADJ1": 1.2,
+            "WGTFAC2": [2.0, 3.0, 1.0],
+            "WGTFAC3": 1.0,
+            "WGTADJ3": 1.0,
+            "JKZONE": 1,
+            "JKREP": [0, 0, 1],
         }
     )
     pyreadstat.write_sav(frame, path)
@@ -300,6 +311,7 @@ def test_read_timss_files_reads_whole_ids(tmp_path):
     timss = hlm.read_timss_files(korea, usa)
     assert len(timss) == 6 and timss["school"].nunique() == 4
     assert timss.attrs["n_other_grades"] == {"Korea": 0, "USA": 0}
+    assert timss["within_school_weight"].tolist() == [2.0, 3.0, 1.0] * 2
 
 
 @pytest.mark.parametrize(
@@ -308,6 +320,7 @@ def test_read_timss_files_reads_whole_ids(tmp_path):
         ("plausible_values", "BSM", "Unknown plausible_values 'BSM'"),
         ("plausible_values", 5, "Unknown plausible_values 5"),
         ("upper_grade_only", "no", "upper_grade_only must be True or False"),
+        ("sampling_design", 1, "sampling_design must be True or False"),
     ],
 )
 def test_read_timss_files_bad_options(tmp_path, argument, value, message):
