@@ -13,41 +13,43 @@ two intact classes per grade, then (rarely) students within a class. The IEA
 student files carry the resulting weights and jackknife variables; in the raw
 records that :func:`tidy_timss` reads they have IEA's names in lower case:
 
-=========== ================ ========================================================
-raw name    tidy name        meaning (IEA 1995 codebook label)
-=========== ================ ========================================================
-``totwgt``  ``total_weight`` total student weight, "STUDENT WEIGHT": the inverse of
-                             the student's overall selection probability, adjusted for
-                             non-response; sums to the population size
-``houwgt``  ``house_weight`` "HOUSE WEIGHT": ``totwgt`` rescaled to sum to the sample
-                             size of the country
-``senwgt``  ``senate_weight`` "SENATE WEIGHT": ``totwgt`` rescaled to the same total in
-                             every country
-``wgtfac1`` ``wgtfac1``      "WEIGHTING FACTOR I (SCHOOL)": inverse of the school's
-                             selection probability
-``wgtadj1`` ``wgtadj1``      "WEIGHTING ADJUSTMENT I (SCHOOL)": school non-response
-                             adjustment
-``wgtfac2`` ``wgtfac2``      "WEIGHTING FACTOR II (CLASS)": inverse of the class's
-                             selection probability within the school
-``wgtadj2`` ``wgtadj2``      class non-response adjustment: **not** in the 1995
-                             files (one class per grade needed none); TIMSS 2003 and
-                             later have it. Optional; kept when present
-``wgtfac3`` ``wgtfac3``      "WEIGHTING FACTOR III (STUDENT)": inverse of the
-                             student's selection probability within the class
-``wgtadj3`` ``wgtadj3``      "WEIGHTING ADJUSTMENT III (STUDENT)": student
-                             non-response adjustment
-``jkzone``  ``jk_zone``      jackknife (JRR) sampling zone of the student's school
-``jkindic`` ``jk_replicate`` jackknife replicate indicator, 0 or 1: which half of the
-or ``jkrep``                 zone has its weight doubled (``JKINDIC`` in the 1997
-                             User Guide, ``JKREP`` in IEA's 2001 re-release and
-                             later cycles)
-=========== ================ ========================================================
+=========== ===================== ===================================================
+raw name    tidy name             meaning (IEA 1995 codebook label)
+=========== ===================== ===================================================
+``totwgt``  ``total_weight``      total student weight, "STUDENT WEIGHT": the inverse
+                                  of the student's overall selection probability,
+                                  adjusted for non-response; sums to the population
+``houwgt``  ``house_weight``      "HOUSE WEIGHT": ``totwgt`` rescaled to sum to the
+                                  sample size of the country
+``senwgt``  ``senate_weight``     "SENATE WEIGHT": ``totwgt`` rescaled to the same
+                                  total in every country
+``wgtfac1`` ``wgtfac1``           "WEIGHTING FACTOR I (SCHOOL)": inverse of the
+                                  school's selection probability
+``wgtadj1`` ``wgtadj1``           "WEIGHTING ADJUSTMENT I (SCHOOL)": school
+                                  non-response adjustment
+``wgtfac2`` ``wgtfac2``           "WEIGHTING FACTOR II (CLASS)": inverse of the
+                                  class's selection probability within the school
+``wgtadj2`` ``wgtadj2``           class non-response adjustment: **not** in the 1995
+                                  files (one class per grade needed none); TIMSS 2003
+                                  and later have it. Optional; kept when present
+``wgtfac3`` ``wgtfac3``           "WEIGHTING FACTOR III (STUDENT)": inverse of the
+                                  student's selection probability within the class
+``wgtadj3`` ``wgtadj3``           "WEIGHTING ADJUSTMENT III (STUDENT)": student
+                                  non-response adjustment
+``jkzone``  ``jk_zone``           jackknife (JRR) sampling zone of the student's school
+``jkindic`` ``jk_replicate``      jackknife replicate indicator, 0 or 1: which half of
+                                  the zone has its weight doubled. ``JKINDIC`` in the
+                                  1997 User Guide; ``jkrep`` (``JKREP``, IEA's 2001
+                                  re-release and later cycles) is read as well
+=========== ===================== ===================================================
 
 Two weights are derived for two-level models:
 
 * ``school_weight = wgtfac1 * wgtadj1``, the school's weight adjusted for
-  non-participation (IEA's school files store this product as ``SCHWGT``, the
-  school weight that EdSurvey's ``mixed.sdf`` uses at level 2 for TIMSS);
+  non-participation, as IEA's weighting notes define it. IEA's school files
+  carry these two factors next to a "school level weight" ``SCHWGT``, which
+  EdSurvey's ``mixed.sdf`` uses at level 2 for TIMSS; that ``SCHWGT`` equals
+  this product was not checked on IEA's data;
 * ``within_school_weight = total_weight / school_weight``, the conditional
   weight of the student given the school (in principle
   ``wgtfac2 * wgtfac3 * wgtadj3``), the level-1 weight of pseudo-maximum
@@ -65,10 +67,14 @@ the public GitHub repository ``Jayecon/master`` (``TIMSS/codebooks/``, commit
 ``aac38f8``), a third-party copy of IEA's codebooks; E. J. Gonzalez and
 T. A. Smith (eds.), *User Guide for the TIMSS International Database: Primary
 and Middle School Years, 1995 Assessment*, TIMSS International Study Center,
-Boston College, 1997, chapter 3 (sampling weights: "Multiplying WGTFAC1 by
-WGTADJ1 gives the sampling weight for the school, adjusted for
-non-participation"; "there was no need to compute an adjustment factor for the
-classroom weight") and chapter 8 (``JKZONE``, ``JKINDIC``); the R package
+Boston College, 1997, chapter 3 (the weight variables of the student and
+school files) and chapter 8 (``JKZONE``, ``JKINDIC``), read in third-party
+copies (yumpu.com); the description of the TIMSS student weights reproduced by
+DataFirst (https://datafirst.uct.ac.za/dataportal/index.php/catalog/543, which
+cycle's User Guide it quotes was not checked): "Multiplying WGTFAC1 by WGTADJ1
+gives the sampling weight for the school, adjusted for non-participation", and
+one class per grade left "no need to compute an adjustment factor for the
+classroom weight"; the R package
 EdSurvey (github.com/American-Institutes-for-Research/EdSurvey, ``R/mixed.sdf.R``:
 default weights ``c("totwgt", "schwgt")`` for TIMSS; ``R/readTIMSS.R``: jackknife
 replicates from ``JKZONE`` and ``JKREP``).
@@ -654,7 +660,7 @@ _CODEBOOK_ROWS: tuple[tuple[str, str, str], ...] = (
     (
         "timss",
         "school_weight",
-        "School weight, the level-2 weight: wgtfac1 * wgtadj1 (IEA's SCHWGT), one per school.",
+        "School weight, the level-2 weight: wgtfac1 * wgtadj1, one per school.",
     ),
     (
         "timss",

@@ -66,7 +66,9 @@ The names differ between releases, and the reader detects them:
   ``SENWGT``, ``JKZONE`` and ``JKREP``; the weighting factors are in the
   background file (``BSG``), which is therefore needed.
 * The school files' ``SCHWGT`` (the school weight used by EdSurvey's
-  ``mixed.sdf``) is not read: it equals ``WGTFAC1 * WGTADJ1`` of the student file.
+  ``mixed.sdf``) is not read: the school weight comes from the student file's
+  ``WGTFAC1 * WGTADJ1``, IEA's definition of the school's weight (whether
+  ``SCHWGT`` equals it exactly was not checked on IEA's data).
 
 ``attrs["design_variables"]`` of the result maps each tidy design column to the
 IEA variable it was read from, and ``attrs["label"]`` lists them. IEA's codes
@@ -156,9 +158,10 @@ Sources
 * Sampling design: the same 1995 codebooks (``Bsgcbkm1`` variables 343-352,
   ``Bsacbkm1`` variables 319-323 and the school file's ``Bcgcbkm1``) and the
   TIMSS 1999 and 2003 student codebooks of the same repository (``JKREP``;
-  ``WGTADJ2`` from 2003); the User Guide above, chapter 3 (the weight variables,
-  "Multiplying WGTFAC1 by WGTADJ1 gives the sampling weight for the school") and
-  chapter 8 (``JKZONE`` and ``JKINDIC``); EdSurvey's ``R/readTIMSS.R`` (replicates
+  ``WGTADJ2`` from 2003); the User Guide above, chapter 3 (the weight variables)
+  and chapter 8 (``JKZONE`` and ``JKINDIC``); DataFirst's copy of the TIMSS
+  weighting notes (catalogue 543: "Multiplying WGTFAC1 by WGTADJ1 gives the
+  sampling weight for the school"); EdSurvey's ``R/readTIMSS.R`` (replicates
   from ``JKZONE`` and ``JKREP``) and ``R/mixed.sdf.R`` (TIMSS weights
   ``totwgt`` and ``schwgt`` by default).
 """
