@@ -276,6 +276,64 @@ def _korea_college_slope_profile_upper(level: float) -> float:
     return float(profile_ci(_rc_fit("Korea"), "Var(college)", level=level).upper)
 
 
+# -- notebook 12: survey-weighted fits of PISA 2012 USA (the WeMix vignette's Table 1) ---------
+#: The published random-intercept model (Bailey, Kelley & Nguyen 2019, WeMix vignette, Table 1);
+#: load_pisa puts each question's reference level first.
+_PISA_FORMULA = "pv1math ~ st29q03 + sc14q02 + st04q01 + escs"
+_PISA_PVS = ("pv1math", "pv2math", "pv3math", "pv4math", "pv5math")
+#: Table 1's log pseudo-likelihood as WeMix, SAS GLIMMIX and Mplus print it (Stata: -12789991.9).
+_WEMIX_LOGLIK = -12789992.0
+
+
+@cache
+def _pisa_fit(
+    weights: str | None = "w_fstuwt",
+    group_weights: str | None = "w_fschwt",
+    scaling: str = "none",
+    random: tuple[str, ...] = (),
+    house: bool = False,
+):
+    """The published model by pseudo-ML; ``house=True`` adds the column ``house`` first.
+
+    ``house`` is the total weight rescaled to sum to the number of students, as TIMSS's
+    HOUWGT (exercise 12.5).
+    """
+    from .data import load_pisa
+    from .models import fit_hlm
+
+    pisa = load_pisa()
+    if house:
+        pisa["house"] = pisa["w_fstuwt"] * len(pisa) / pisa["w_fstuwt"].sum()
+    return fit_hlm(
+        pisa,
+        _PISA_FORMULA,
+        group="schoolid",
+        random=list(random),
+        covariance="vc",
+        method="ML",
+        weights=weights,
+        group_weights=group_weights,
+        weight_scaling=scaling,
+    )
+
+
+@cache
+def _pisa_pooled():
+    """The published model on all five plausible values, raw weights, pooled by Rubin's rules."""
+    from .data import load_pisa
+    from .plausible import fit_plausible_values
+
+    return fit_plausible_values(
+        load_pisa(),
+        "{pv} ~ st29q03 + sc14q02 + st04q01 + escs",
+        list(_PISA_PVS),
+        group="schoolid",
+        method="ML",
+        weights="w_fstuwt",
+        group_weights="w_fschwt",
+    )
+
+
 _ALL: tuple[Exercise, ...] = (
     # Tolerance 0.01: a design effect rounded to two decimals (or computed with the
     # average school size rounded to 19.3) stays within it.
@@ -676,6 +734,66 @@ _ALL: tuple[Exercise, ...] = (
         lambda: float(_hsb_fit(_HSB_SLOPES_AS_OUTCOMES, ("cses",)).tau.loc["cses", "Intercept"]),
         0.006,
         "A covariance is the correlation times the two standard deviations.",
+    ),
+    # 12.1: the published value (WeMix, SAS, Mplus); tolerance 0.15 accepts Stata's -12789991.9
+    # and our -12789991.99, and rejects -2 x logL and logL of the unweighted fit by far.
+    Exercise(
+        "12.1",
+        "Fit the WeMix vignette's Table 1 model in Stata's form (weights='pwt1', "
+        "conditional_weights=True, group_weights='w_fschwt'). What is its log pseudo-likelihood?",
+        lambda: _WEMIX_LOGLIK,
+        0.15,
+        "fit.deviance is -2 times the log pseudo-likelihood: divide it by -2 (a log "
+        "pseudo-likelihood of survey-weighted data is negative and very large).",
+    ),
+    # 12.2-12.4: tolerance 0.006 accepts two decimals. 12.2 rejects the 'size' and 'effective'
+    # fits' escs (about 0.03 away); 12.4 rejects the first plausible value's SE (0.59 away).
+    Exercise(
+        "12.2",
+        "Fit the published PISA model with the school weights only (group_weights='w_fschwt', "
+        "no weights). What is the escs coefficient?",
+        lambda: float(_pisa_fit(None, "w_fschwt").fixed.loc["escs", "estimate"]),
+        0.006,
+        "Leave weights= out (or pass None) and keep group_weights='w_fschwt' and method='ML'; "
+        "read the escs row of fit.fixed.",
+    ),
+    # 12.3: tolerance 0.06 accepts one decimal and rejects the 'size' fit (about 0.75 away) and
+    # the raw-weight fit (about 276 away).
+    Exercise(
+        "12.3",
+        "Add an uncorrelated random escs slope to the published PISA model (random=['escs'], "
+        "covariance='vc') and fit it with weight_scaling='effective'. What is the variance of "
+        "the schools' escs slopes?",
+        lambda: float(
+            _pisa_fit("w_fstuwt", "w_fschwt", "effective", ("escs",)).tau.loc["escs", "escs"]
+        ),
+        0.06,
+        "Keep weights='w_fstuwt' and group_weights='w_fschwt', add random=['escs'], "
+        "covariance='vc' and weight_scaling='effective', and read the Var(escs) row of "
+        "fit.covariance (or fit.tau).",
+    ),
+    Exercise(
+        "12.4",
+        "Pool the five PISA plausible values (pv1math ... pv5math) with the published weights. "
+        "What is the pooled standard error of st29q03[T.Disagree], the coefficient with the "
+        "largest fraction of missing information?",
+        lambda: float(_pisa_pooled().fixed.loc["st29q03[T.Disagree]", "se"]),
+        0.006,
+        "Call hlm.fit_plausible_values with the formula '{pv} ~ st29q03 + sc14q02 + st04q01 + "
+        "escs', outcomes=['pv1math', ..., 'pv5math'], group='schoolid', method='ML', "
+        "weights='w_fstuwt' and group_weights='w_fschwt', and read the se column of .fixed.",
+    ),
+    # 12.5: tolerance 0.06 accepts one decimal; the raw-weight fit's sigma2 is 1267 away.
+    Exercise(
+        "12.5",
+        "Fit the published PISA model with a house weight, house = w_fstuwt * 3136 / "
+        "w_fstuwt.sum(), as the level-1 weight (group_weights='w_fschwt', raw scaling). "
+        "What residual variance sigma2 do you get?",
+        lambda: float(_pisa_fit("house", "w_fschwt", house=True).sigma2),
+        0.06,
+        "Make the column with pisa['house'] = pisa['w_fstuwt'] * len(pisa) / "
+        "pisa['w_fstuwt'].sum(), pass weights='house', group_weights='w_fschwt' and "
+        "method='ML', and read fit.sigma2.",
     ),
 )
 

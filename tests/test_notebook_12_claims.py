@@ -1,0 +1,432 @@
+"""Notebook 12's prose, checked: every number it quotes and every claim it makes about the data.
+
+Each test first finds the sentence in the notebook's markdown (so that a reworded claim
+fails here and is checked again), then recomputes the claim from the package and the
+shipped data. The published numbers are those of the WeMix vignette's Table 1 (Bailey,
+Kelley & Nguyen 2019), as copied in the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hlmteach as hlm
+from hlmteach.exercises import EXERCISES, solution_value
+from hlmteach.survey_weights import scale_conditional_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "12_real_timss_files.ipynb"
+FORMULA = "pv1math ~ st29q03 + sc14q02 + st04q01 + escs"
+PVS = [f"pv{k}math" for k in range(1, 6)]
+SCHOOL_LEVELS = ["sc14q02[T.Very little]", "sc14q02[T.To some extent]", "sc14q02[T.A lot]"]
+INTEREST = ["st29q03[T.Agree]", "st29q03[T.Disagree]", "st29q03[T.Strongly disagree]"]
+
+#: WeMix vignette, Table 1, WeMix column: fixed effects (estimate, SE).
+WEMIX_FIXED = {
+    "Intercept": (486.80, 7.7780),
+    "st29q03[T.Agree]": (-11.108, 5.6998),
+    "st29q03[T.Strongly disagree]": (-41.542, 6.8643),
+    "st29q03[T.Disagree]": (-19.255, 5.4556),
+    "sc14q02[T.A lot]": (-26.913, 7.6573),
+    "sc14q02[T.To some extent]": (-11.782, 12.821),
+    "sc14q02[T.Very little]": (-21.340, 17.060),
+    "st04q01[T.Male]": (9.5077, 2.9860),
+    "escs": (25.568, 2.1175),
+}
+#: Table 1's SE of tau00 in each package.
+SE_TAU = {"WeMix": 327.50, "Stata mixed": 340.75, "GLLAMM": 365.91, "SAS": 364.73, "Mplus": 364.725}
+
+
+def _decimals(value: float) -> int:
+    """How many decimals a printed number has (0.0060 -> 4)."""
+    text = repr(value)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+@pytest.fixture(scope="module")
+def prose() -> str:
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return re.sub(r"\s+", " ", text.replace("\u2212", "-"))
+
+
+def says(prose: str, *phrases: str) -> None:
+    for phrase in phrases:
+        assert re.sub(r"\s+", " ", phrase) in prose, (
+            f"notebook 12 no longer says {phrase!r}: check the new wording and update this test"
+        )
+
+
+@pytest.fixture(scope="module")
+def pisa() -> pd.DataFrame:
+    return hlm.load_pisa()
+
+
+def _fit(data, **weights):
+    return hlm.fit_hlm(data, FORMULA, group="schoolid", method="ML", **weights)
+
+
+BOTH = {"weights": "w_fstuwt", "group_weights": "w_fschwt"}
+
+
+@pytest.fixture(scope="module")
+def fits(pisa) -> dict:
+    return {
+        "unweighted": _fit(pisa),
+        "none": _fit(pisa, **BOTH),
+        "size": _fit(pisa, weight_scaling="size", **BOTH),
+        "effective": _fit(pisa, weight_scaling="effective", **BOTH),
+        "school only": _fit(pisa, group_weights="w_fschwt"),
+    }
+
+
+def _tau(fit) -> float:
+    return float(fit.tau.iloc[0, 0])
+
+
+# -- the data -------------------------------------------------------------------------------
+
+
+def test_students_schools_and_weight_total(prose, pisa):
+    says(prose, "(3,136 students in 157 schools)", "(2,236,615 for these students)")
+    assert len(pisa) == 3136 and pisa["schoolid"].nunique() == 157
+    assert round(pisa["w_fstuwt"].sum()) == 2236615
+
+
+def test_the_weights_are_what_section_1_says(prose, pisa):
+    says(prose, "the extract's `pwt1` is the conditional weight `w_fstuwt / w_fschwt`")
+    assert (pisa.groupby("schoolid")["w_fschwt"].nunique() == 1).all()
+    np.testing.assert_allclose(pisa["pwt1"], pisa["w_fstuwt"] / pisa["w_fschwt"], rtol=1e-12)
+
+
+def test_quick_check_arithmetic(prose):
+    says(prose, "The school weight is $50 \\times 1.2 = 60$", "$300 / 60 = 5$")
+    assert pytest.approx(60) == 50 * 1.2 and 300 / 60 == 5
+
+
+# -- section 2: the two weight forms give one fit; REML refused -------------------------------
+
+
+def test_total_and_conditional_forms_give_the_same_fit(prose, pisa, fits):
+    says(prose, "Both give the same fit.")
+    conditional = _fit(pisa, weights="pwt1", group_weights="w_fschwt", conditional_weights=True)
+    assert conditional.deviance == pytest.approx(fits["none"].deviance, rel=1e-10)
+    np.testing.assert_allclose(
+        conditional.fixed["estimate"], fits["none"].fixed["estimate"], rtol=1e-5
+    )
+    assert _tau(conditional) == pytest.approx(_tau(fits["none"]), rel=1e-5)
+
+
+def test_reml_is_refused_with_weights(prose, pisa):
+    says(prose, "`hlmteach` refuses it with weights")
+    with pytest.raises(hlm.ModelInputError, match="method='ML'"):
+        hlm.fit_hlm(pisa, FORMULA, group="schoolid", **BOTH)
+
+
+# -- section 3: weighted against unweighted, and the published fit ----------------------------
+
+
+def test_weighting_raises_tau_and_the_icc(prose, fits):
+    says(
+        prose,
+        "Weighting raises the between-school variance $\\tau_{00}$ by about a third and lowers "
+        "$\\sigma^2$ a little, so the ICC rises.",
+    )
+    weighted, unweighted = fits["none"], fits["unweighted"]
+    assert 1.25 <= _tau(weighted) / _tau(unweighted) <= 1.42
+    assert 0.95 < weighted.sigma2 / unweighted.sigma2 < 1.0
+    assert weighted.icc > unweighted.icc
+
+
+def test_how_the_fixed_effects_move(prose, pisa, fits):
+    says(
+        prose,
+        "The intercept and the `escs` slope are lower with the weights, `escs` by about one "
+        "standard error.",
+        "(*Very little* by almost two unweighted SEs)",
+        "its three levels come from only 25, 13 and 3 schools",
+    )
+    weighted, unweighted = fits["none"].fixed, fits["unweighted"].fixed
+    shift = (weighted["estimate"] - unweighted["estimate"]) / unweighted["se"]
+    assert shift["Intercept"] < 0 and -1.3 < shift["escs"] < -0.8
+    assert 1.6 < abs(shift["sc14q02[T.Very little]"]) < 2.0
+    # The school-level effects move most.
+    assert abs(shift[SCHOOL_LEVELS[:2]]).min() > abs(shift.drop(SCHOOL_LEVELS)).max()
+    schools = pisa.groupby("sc14q02", observed=True)["schoolid"].nunique()
+    assert schools[["Very little", "To some extent", "A lot"]].tolist() == [25, 13, 3]
+    assert (pisa.groupby("schoolid")["sc14q02"].nunique() == 1).all(), "a school-level answer"
+
+
+def test_standard_errors_grow_for_8_of_9(prose, fits):
+    says(prose, "grow with the weights for 8 of the 9 fixed effects", "*A lot*, rests on only 3")
+    grew = fits["none"].fixed["se"] > fits["unweighted"].fixed["se"]
+    assert grew.sum() == 8 and len(grew) == 9
+    assert not grew["sc14q02[T.A lot]"]
+
+
+def test_the_published_fit_to_its_printed_digits(prose, fits):
+    says(
+        prose,
+        "agree with WeMix and Stata `mixed` to the printed digits",
+        "The SE of $\\tau_{00}$ agrees with Stata `mixed`, not with WeMix",
+        "The pseudo-log-likelihood above is -12,789,992.",
+    )
+    weighted = fits["none"]
+    assert round(-weighted.deviance / 2, 1) == -12789992.0
+    assert round(_tau(weighted), 2) == 1413.81 and round(weighted.sigma2, 2) == 5264.80
+    se_tau, se_sigma2 = weighted.covariance["se"]
+    assert round(se_tau, 2) == pytest.approx(SE_TAU["Stata mixed"], abs=0.011)
+    assert round(se_sigma2, 2) == 152.58  # Stata mixed; WeMix prints 152.49
+    assert abs(se_tau - SE_TAU["WeMix"]) > 10
+
+
+def test_fixed_effects_and_their_ses_match_wemix(prose, fits):
+    says(
+        prose,
+        "`hlmteach` matches Stata `mixed` for the variances' SEs, and WeMix and Stata "
+        "for the fixed effects'",
+    )
+    fixed = fits["none"].fixed
+    for term, (estimate, se) in WEMIX_FIXED.items():
+        assert round(fixed.loc[term, "estimate"], _decimals(estimate)) == pytest.approx(estimate)
+        assert round(fixed.loc[term, "se"], _decimals(se)) == pytest.approx(se), term
+
+
+def test_packages_disagree_on_the_se_of_tau_by_up_to_12_percent(prose):
+    says(
+        prose,
+        "327.50 (WeMix), 340.75 (Stata `mixed`), 365.91 (GLLAMM), 364.73 (SAS) and 364.725 "
+        "(Mplus): up to 12% apart",
+    )
+    spread = max(SE_TAU.values()) / min(SE_TAU.values()) - 1
+    assert 0.11 < spread <= 0.12
+
+
+# -- section 4: what a pseudo-likelihood can and cannot do ------------------------------------
+
+
+def test_school_weights_times_10(prose, pisa, fits):
+    says(
+        prose,
+        "Multiply every school weight by 10, and it is 10 times larger, while every "
+        "estimate stays the same",
+    )
+    data = pisa.assign(w_fschwt_x10=10 * pisa["w_fschwt"])
+    times10 = _fit(data, weights="pwt1", conditional_weights=True, group_weights="w_fschwt_x10")
+    assert times10.deviance / fits["none"].deviance == pytest.approx(10, rel=1e-9)
+    np.testing.assert_allclose(times10.fixed["estimate"], fits["none"].fixed["estimate"], rtol=1e-5)
+    assert _tau(times10) == pytest.approx(_tau(fits["none"]), rel=1e-5)
+
+
+def test_no_aic_and_no_lr_test(prose, pisa, fits):
+    says(prose, "`hlmteach` prints no AIC or BIC for a weighted fit, and `hlm.lr_test` refuses one")
+    stats = fits["none"].fit_stats
+    assert stats[["AIC", "AICC", "BIC"]].isna().all()
+    smaller = hlm.fit_hlm(
+        pisa, "pv1math ~ st29q03 + st04q01 + escs", group="schoolid", method="ML", **BOTH
+    )
+    with pytest.raises(hlm.ModelInputError, match="pseudo-likelihood"):
+        hlm.lr_test(smaller, fits["none"])
+
+
+# -- section 5: scaling -----------------------------------------------------------------------
+
+
+def test_scaled_weights_collapse_to_one_when_constant(prose):
+    says(
+        prose,
+        "When every student of a school has the same conditional weight, both turn them all into 1",
+    )
+    codes = np.array([0, 0, 0, 1, 1])
+    weights = np.array([7.0, 7.0, 7.0, 2.5, 2.5])
+    for scaling in ("size", "effective"):
+        np.testing.assert_allclose(scale_conditional_weights(weights, codes, scaling), 1.0)
+
+
+def test_size_and_effective_nearly_agree(prose, pisa, fits):
+    says(
+        prose,
+        '**`"size"` and `"effective"` give nearly the same fit**',
+        "the conditional weights vary little within a school",
+    )
+    conditional = pisa["w_fstuwt"] / pisa["w_fschwt"]
+    spread = conditional.groupby(pisa["schoolid"]).agg(lambda w: w.std() / w.mean()).dropna()
+    assert spread.median() < 0.1
+    size, effective = fits["size"], fits["effective"]
+    assert _tau(effective) == pytest.approx(_tau(size), rel=0.01)
+    gap = (size.fixed["estimate"] - effective.fixed["estimate"]).abs() / size.fixed["se"]
+    assert gap.max() < 0.05
+
+
+def test_scaling_lowers_tau_by_a_fifth_towards_school_weights_only(prose, fits):
+    says(
+        prose,
+        "**Both lower $\\tau_{00}$ by about a fifth** compared with raw weights, and "
+        "bring the whole fit close to the one with school weights only.",
+    )
+    raw = _tau(fits["none"])
+    for name in ("size", "effective"):
+        assert 0.75 <= _tau(fits[name]) / raw <= 0.85, name
+        assert _tau(fits[name]) == pytest.approx(_tau(fits["school only"]), rel=0.03)
+        gap = (fits[name].fixed["estimate"] - fits["school only"].fixed["estimate"]).abs()
+        assert (gap / fits[name].fixed["se"]).max() < 0.15, name
+
+
+def test_scaling_moves_some_fixed_effects_by_more_than_an_se(prose, fits):
+    says(
+        prose,
+        "The maths-interest contrasts (`st29q03`) grow (*Agree* about doubles), and "
+        "`escs` is about 3 points steeper.",
+    )
+    raw, size = fits["none"].fixed, fits["size"].fixed
+    assert (size.loc[INTEREST, "estimate"] < raw.loc[INTEREST, "estimate"]).all()
+    assert 1.8 <= size.loc[INTEREST[0], "estimate"] / raw.loc[INTEREST[0], "estimate"] <= 2.4
+    steeper = size.loc["escs", "estimate"] - raw.loc["escs", "estimate"]
+    assert 2.5 <= steeper <= 3.5 and steeper > raw.loc["escs", "se"]
+    assert (
+        abs(size.loc[INTEREST[0], "estimate"] - raw.loc[INTEREST[0], "estimate"])
+        > (raw.loc[INTEREST[0], "se"])
+    )
+
+
+# -- section 6: plausible values with weights -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pooled(pisa):
+    return hlm.fit_plausible_values(
+        pisa,
+        "{pv} ~ st29q03 + sc14q02 + st04q01 + escs",
+        outcomes=PVS,
+        group="schoolid",
+        method="ML",
+        **BOTH,
+    )
+
+
+def test_pooling_moves_estimates_by_a_fraction_of_an_se(prose, pooled):
+    says(
+        prose,
+        "The pooled estimates move by a fraction of a standard error.",
+        "The pooled SEs are larger for most fixed effects",
+        "An SE can come out a little smaller (`escs` here)",
+    )
+    comparison = pooled.comparison()
+    moved = (comparison["estimate_pooled"] - comparison["estimate_first"]).abs()
+    assert (moved / comparison["se_first"]).max() < 0.5
+    fixed = comparison.loc["fixed"]
+    assert (fixed["se_ratio"] > 1).sum() > len(fixed) / 2
+    assert fixed.loc["escs", "se_ratio"] < 1
+
+
+# -- section 8: the reader's instructions -----------------------------------------------------
+
+
+def test_the_code_shown_for_your_own_files_is_valid_python(prose):
+    says(
+        prose,
+        "`hlm.read_timss_files` needs the `pyreadstat` package, which the course's "
+        "environment (and Binder) already has",
+    )
+    assert re.search(r"^pyreadstat==", (ROOT / "binder" / "requirements.txt").read_text(), re.M)
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    blocks = [
+        block
+        for cell in cells
+        if cell["cell_type"] == "markdown"
+        for block in re.findall(r"```python\n(.*?)```", "".join(cell["source"]), re.S)
+    ]
+    assert len(blocks) >= 7
+    for block in blocks:
+        ast.parse(block)
+    calls = "\n".join(blocks)
+    for name in ("read_timss_files", "fit_plausible_values"):
+        assert hasattr(hlm, name) and f"hlm.{name}(" in calls
+
+
+# -- the exercises' solutions -----------------------------------------------------------------
+
+
+def test_exercise_12_1_the_stata_form_gives_the_published_log_likelihood(pisa):
+    stata = _fit(pisa, weights="pwt1", conditional_weights=True, group_weights="w_fschwt")
+    assert hlm.check("12.1", -stata.deviance / 2).correct
+    assert not hlm.check("12.1", stata.deviance).correct
+
+
+def test_exercise_12_2_school_weights_only_is_close_to_the_scaled_fits(prose, fits):
+    says(
+        prose, 'It is close to the `"size"` and `"effective"` fits and away from the raw-weight fit'
+    )
+    escs = {name: fit.fixed.loc["escs", "estimate"] for name, fit in fits.items()}
+    assert solution_value("12.2") == pytest.approx(escs["school only"])
+    assert abs(escs["school only"] - escs["size"]) < 0.1
+    assert abs(escs["school only"] - escs["none"]) > 2
+    for wrong in ("size", "effective", "none"):
+        assert not hlm.check("12.2", escs[wrong]).correct, wrong
+
+
+def test_exercise_12_3_effective_scaling_shrinks_the_slope_variance(prose, pisa):
+    says(
+        prose,
+        "With effective scaling the slope variance is about a quarter of the raw-weight estimate.",
+    )
+    slopes = {"random": ["escs"], "covariance": "vc", **BOTH}
+    raw = hlm.fit_hlm(pisa, FORMULA, group="schoolid", method="ML", **slopes)
+    effective = hlm.fit_hlm(
+        pisa, FORMULA, group="schoolid", method="ML", weight_scaling="effective", **slopes
+    )
+    tau11 = {"raw": raw.tau.loc["escs", "escs"], "effective": effective.tau.loc["escs", "escs"]}
+    assert 0.2 <= tau11["effective"] / tau11["raw"] <= 0.3
+    assert hlm.check("12.3", tau11["effective"]).correct
+    assert not hlm.check("12.3", tau11["raw"]).correct
+
+
+def test_exercise_12_4_pooled_se_exceeds_the_first_pv(prose, pooled):
+    says(
+        prose,
+        "so its pooled SE is larger than the first plausible value's SE by more than any other "
+        "fixed effect's",
+    )
+    term = "st29q03[T.Disagree]"
+    assert pooled.fixed["fmi"].idxmax() == term
+    assert pooled.comparison().loc["fixed", "se_ratio"].idxmax() == term
+    assert pooled.fixed.loc[term, "se"] > pooled.first.fixed.loc[term, "se"]
+    assert hlm.check("12.4", pooled.fixed.loc[term, "se"]).correct
+    assert not hlm.check("12.4", pooled.first.fixed.loc[term, "se"]).correct
+
+
+def test_exercise_12_5_the_house_weight_trap(prose, pisa, fits):
+    says(
+        prose,
+        "each school now counts as if it had tested only a fraction of a student",
+        "($\\hat\\tau_{00} = 0$, on the boundary)",
+        'the fit equals the `"size"` fit with the total weight',
+    )
+    data = pisa.assign(house=pisa["w_fstuwt"] * len(pisa) / pisa["w_fstuwt"].sum())
+    assert (data["house"] / data["w_fschwt"]).groupby(data["schoolid"]).sum().max() < 1
+    house = _fit(data, weights="house", group_weights="w_fschwt")
+    assert _tau(house) == 0 and house.covariance.loc["Var(Intercept)", "boundary"]
+    assert house.sigma2 > fits["none"].sigma2
+    assert any("Boundary fit" in w for w in house.warnings)
+    assert hlm.check("12.5", house.sigma2).correct
+    house_size = _fit(data, weights="house", group_weights="w_fschwt", weight_scaling="size")
+    np.testing.assert_allclose(
+        house_size.fixed["estimate"], fits["size"].fixed["estimate"], rtol=1e-5
+    )
+    assert _tau(house_size) == pytest.approx(_tau(fits["size"]), rel=1e-5)
+
+
+def test_every_exercise_of_notebook_12_is_asked_and_checked():
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    keys = sorted(k for k in EXERCISES if k.startswith("12."))
+    assert keys == ["12.1", "12.2", "12.3", "12.4", "12.5"]
+    for key in keys:
+        assert f'hlm.check("{key}", my_answer)' in code
