@@ -20,7 +20,7 @@ and data frames into arrays and the answer into a result object.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ __all__ = [
     "CovarianceStructure",
     "CrossProducts",
     "EngineFit",
+    "OutcomeScale",
     "deviance_and_gradient",
     "evaluate_at",
     "fit_mixed_model",
@@ -39,6 +40,25 @@ __all__ = [
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class OutcomeScale:
+    """How a standardised outcome maps back: ``y = scale * y_standardised + X @ shift``.
+
+    Fitting a standardised outcome (centred when the model has an intercept, and
+    divided by its SD) makes the answer independent of the outcome's units and
+    origin, and keeps the cross products free of cancellation when the outcome
+    has a large mean and a small spread. Every estimate maps back exactly.
+
+    Examples
+    --------
+    >>> OutcomeScale(2.0, np.array([10.0, 0.0])).scale
+    2.0
+    """
+
+    scale: float
+    shift: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,7 @@ class CrossProducts:
     school_XtX: np.ndarray | None = field(default=None, repr=False)
     school_Xty: np.ndarray | None = field(default=None, repr=False)
     school_yty: np.ndarray | None = field(default=None, repr=False)
+    outcome: OutcomeScale | None = None
 
     @property
     def n_obs(self) -> int:
@@ -106,6 +127,27 @@ class CrossProducts:
     def weight_scale(self) -> float:
         """Average total weight of a student (1 without weights): the criterion's own unit."""
         return self.total_weight / self.n_obs
+
+    def unstandardised(self) -> CrossProducts:
+        """The blocks of the original outcome ``y = scale * y_std + X @ shift`` (self if none)."""
+        if self.outcome is None:
+            return self
+        scale, shift = self.outcome.scale, self.outcome.shift
+        mapped = {
+            "Zty": scale * self.Zty + self.ZtX @ shift,
+            "Xty": scale * self.Xty + self.XtX @ shift,
+            "yty": float(
+                scale**2 * self.yty + 2.0 * scale * shift @ self.Xty + shift @ self.XtX @ shift
+            ),
+        }
+        if self.school_XtX is not None:
+            mapped["school_Xty"] = scale * self.school_Xty + self.school_XtX @ shift
+            mapped["school_yty"] = (
+                scale**2 * self.school_yty
+                + 2.0 * scale * (self.school_Xty @ shift)
+                + np.einsum("a,jab,b->j", shift, self.school_XtX, shift)
+            )
+        return replace(self, outcome=None, **mapped)
 
     def over_schools(self, blocks: np.ndarray) -> np.ndarray:
         """Per-school blocks multiplied by the school weights (unchanged without weights)."""
@@ -137,6 +179,7 @@ class CrossProducts:
         group_codes: np.ndarray,
         weights: np.ndarray | None = None,
         group_weights: np.ndarray | None = None,
+        standardise: bool = False,
     ) -> CrossProducts:
         """Accumulate the blocks from student-level arrays.
 
@@ -144,7 +187,15 @@ class CrossProducts:
         ``weights`` are the students' conditional (within-school) survey weights
         and ``group_weights`` the schools' weights, in the order of the codes;
         give either or both for a pseudo-likelihood fit (a missing one is 1).
+        ``standardise=True`` accumulates the blocks of the standardised outcome
+        instead and records in ``outcome`` how it maps back
+        (:func:`fit_mixed_model` then reports everything on the original scale).
         """
+        if standardise:
+            outcome = _standard_outcome(y, X)
+            y = (y - X @ outcome.shift) / outcome.scale
+            plain = cls.from_arrays(y, X, Z, group_codes, weights, group_weights)
+            return replace(plain, outcome=outcome)
         order = np.argsort(group_codes, kind="stable")
         codes = group_codes[order]
         y, X, Z = y[order], X[order], Z[order]
@@ -177,6 +228,17 @@ class CrossProducts:
             school_Xty=school_Xty,
             school_yty=np.add.reduceat(w * y * y, starts),
         )
+
+
+def _standard_outcome(y: np.ndarray, X: np.ndarray) -> OutcomeScale:
+    """Centre (when a column of X is a non-zero constant) and SD of the outcome."""
+    shift = np.zeros(X.shape[1])
+    if y.size:
+        constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
+        if constant.size:
+            shift[constant[0]] = float(np.mean(y)) / X[0, constant[0]]
+    spread = float(np.std(y - X @ shift)) if y.size else 0.0
+    return OutcomeScale(spread if spread > 0 and np.isfinite(spread) else 1.0, shift)
 
 
 @dataclass(frozen=True)
@@ -555,6 +617,7 @@ class EngineFit:
     reml: bool
     structure: CovarianceStructure
     cross_products: CrossProducts = field(repr=False)
+    standardised: EngineFit | None = field(default=None, repr=False)
 
     @cached_property
     def covparm_cov(self) -> np.ndarray:
@@ -565,6 +628,9 @@ class EngineFit:
         and columns are NaN, and SAS too prints no standard error for them. With
         survey weights it is the cluster-robust sandwich over schools instead.
         """
+        if self.standardised is not None:  # computed where the outcome is well scaled
+            scale = self.standardised.cross_products.outcome.scale
+            return self.standardised.covparm_cov * scale**4
         free = ~self.on_boundary
         cov = np.full((free.size, free.size), np.nan)
         with _SingleThreadedBlas():
@@ -794,7 +860,26 @@ def fit_mixed_model(
     (True, 1.93)
     """
     with _SingleThreadedBlas():
-        return _fit(cp, structure, reml, boundary_tol, start)
+        fit = _fit(cp, structure, reml, boundary_tol, start)
+    return fit if cp.outcome is None else _on_original_scale(fit)
+
+
+def _on_original_scale(fit: EngineFit) -> EngineFit:
+    """A fit of a standardised outcome, reported for the outcome as it was given."""
+    cp = fit.cross_products
+    scale, shift = cp.outcome.scale, cp.outcome.shift
+    variance = scale**2
+    return replace(
+        fit,
+        G=variance * fit.G,
+        sigma2=float(variance * fit.sigma2),
+        beta=scale * fit.beta + shift,
+        cov_beta=variance * fit.cov_beta,
+        deviance=float(fit.deviance + _residual_df(cp, fit.reml) * np.log(variance)),
+        covparm_estimates=variance * fit.covparm_estimates,
+        cross_products=cp.unstandardised(),
+        standardised=fit,
+    )
 
 
 def _fit(
