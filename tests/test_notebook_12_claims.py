@@ -145,6 +145,28 @@ def test_weighting_raises_tau_and_the_icc(prose, fits):
     assert weighted.icc > unweighted.icc
 
 
+def test_schools_with_large_weights_differ_more(prose, pisa):
+    says(
+        prose,
+        "the means of `pv1math` vary more across the schools with above-median school weights "
+        "than across the others",
+    )
+    schools = pisa.groupby("schoolid").agg(weight=("w_fschwt", "first"), mean=("pv1math", "mean"))
+    above = schools["weight"] > schools["weight"].median()
+    assert schools.loc[above, "mean"].var() > schools.loc[~above, "mean"].var()
+
+
+def test_the_total_weight_passed_as_conditional_runs_and_is_wrong(prose, pisa, fits):
+    says(
+        prose,
+        "Passing the total weight with `conditional_weights=True` is a mistake that runs "
+        "without any error",
+    )
+    wrong = _fit(pisa, weights="w_fstuwt", group_weights="w_fschwt", conditional_weights=True)
+    assert wrong.converged
+    assert abs(_tau(wrong) / _tau(fits["none"]) - 1) > 0.2
+
+
 def test_how_the_fixed_effects_move(prose, pisa, fits):
     says(
         prose,
