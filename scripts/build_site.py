@@ -9,7 +9,9 @@ files in ``book/`` and the course's ``notebooks/`` are copied into
 ``book/_build/source`` first, so that each page keeps the notebook's path in the
 repository (``notebooks/03_intercept_only.ipynb``): its launch button then opens
 that same notebook on Binder, at the release tag read from ``pyproject.toml``.
-Any Sphinx warning fails the build.
+The table of contents lists every notebook of ``notebooks/`` in order, so a
+new notebook gets its page without editing the book. Any Sphinx warning fails
+the build.
 """
 
 from __future__ import annotations
@@ -34,7 +36,21 @@ def stage(source: Path) -> Path:
     shutil.copytree(ROOT / "notebooks", source / "notebooks", ignore=checkpoints)
     config = source / "_config.yml"
     config.write_text(config.read_text().replace("{release_tag}", release_tag()))
+    (source / "_toc.yml").write_text(table_of_contents())
     return source
+
+
+def table_of_contents() -> str:
+    """Jupyter Book's _toc.yml: the front page, then every course notebook in order.
+
+    Examples
+    --------
+    >>> table_of_contents().splitlines()[:4]
+    ['format: jb-book', 'root: intro', 'chapters:', '  - file: notebooks/00_start_here']
+    """
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    chapters = [f"  - file: notebooks/{path.stem}" for path in notebooks]
+    return "\n".join(["format: jb-book", "root: intro", "chapters:", *chapters]) + "\n"
 
 
 def build(output: Path = OUTPUT) -> Path:
