@@ -252,6 +252,7 @@ def test_the_whole_course_runs_in_jupyterlab_within_binders_memory(tmp_path, cap
             page.goto(lab.url("rise/notebooks/03_intercept_only.ipynb"))
             slide = page.locator(".reveal .slides section.present").first
             expect(slide).to_contain_text("The intercept-only model", timeout=60_000)
+            expect(slide.locator("mjx-container").first).to_be_visible(timeout=30_000)  # maths
             assert page.locator(".reveal .slides section").count() > 5
             page.screenshot(path=str(ARTIFACTS / "slide-03.png"))
         except Exception:
