@@ -804,7 +804,8 @@ def write_synthetic_timss(path: str | Path, seed: int = DEFAULT_SEED) -> Path:
         The written file. Columns are in the order of
         :func:`~hlmteach.data.tidy_timss`; ``country`` and ``parent_educ`` are
         text (empty if unknown), plausible values have 2 decimals, z-scores 6,
-        ``boy`` and ``college`` 1 decimal; lines end with ``\\n``.
+        ``boy`` and ``college`` 1 decimal, weights and weighting factors 6; lines
+        end with ``\\n``.
 
     Examples
     --------
@@ -812,7 +813,7 @@ def write_synthetic_timss(path: str | Path, seed: int = DEFAULT_SEED) -> Path:
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     written = write_synthetic_timss(Path(folder) / "timss.csv")
     ...     pd.read_csv(written).shape
-    (9845, 19)
+    (9845, 32)
     """
     frame = make_synthetic_timss(seed)
     text = frame.astype({"country": str, "parent_educ": object}).copy()

@@ -12,7 +12,16 @@ redistributed. These tests prove that
   published standard error, every number printed without a standard error within
   its printed rounding, -2 Res Log L within 1 %;
 * the contextual effect of the school's share of college-educated parents is
-  there in the USA and much weaker in Korea.
+  there in the USA and much weaker in Korea;
+* the synthetic sampling design is a PPS sample of schools with consistent IEA
+  weights (positive, the product of their factors, house and senate weights
+  summing to the sample size and 500, the school weight constant in a school and
+  inverse to its size), and the weights are informative: weighted and unweighted
+  estimates differ by the amounts ``data/README.md`` states;
+* the plausible values are posterior draws: their mean has less spread than any
+  one of them, the spread between them is the designed posterior variance, and
+  by simulation, Rubin's rules give about the right standard errors while a
+  single plausible value gives too small ones.
 
 The models are fitted with statsmodels (OLS, and MixedLM with REML), not with the
 course's own engine. statsmodels' REML log-likelihood uses SAS's convention
@@ -38,9 +47,14 @@ import statsmodels.formula.api as smf
 
 from hlmteach.data import PLAUSIBLE_VALUES, load_timss, tidy_timss
 from hlmteach.synthetic import (
+    COUNTRY_SPECS,
     DEFAULT_SEED,
+    MAX_JK_ZONES,
     PV_DECIMALS,
+    SCALE_SD,
+    WEIGHT_DECIMALS,
     Z_DECIMALS,
+    _draw_plausible_values,
     _simulate_raw,
     make_synthetic_timss,
     write_synthetic_timss,
@@ -259,9 +273,25 @@ def fits(timss: pd.DataFrame) -> dict[str, dict[tuple[str, str], tuple[float, fl
 # --------------------------------------------------------------------------------------
 
 
+WEIGHT_COLUMNS = (
+    "total_weight",
+    "house_weight",
+    "senate_weight",
+    "school_weight",
+    "within_school_weight",
+    "wgtfac1",
+    "wgtadj1",
+    "wgtfac2",
+    "wgtadj2",
+    "wgtfac3",
+    "wgtadj3",
+)
+
+
 def _rounded_as_written(frame: pd.DataFrame) -> pd.DataFrame:
     decimals = {pv: PV_DECIMALS for pv in PLAUSIBLE_VALUES}
     decimals.update({column: Z_DECIMALS for column in Z_COLUMNS})
+    decimals.update({column: WEIGHT_DECIMALS for column in WEIGHT_COLUMNS})
     decimals.update({"boy": 1, "college": 1})
     return frame.round(decimals)
 
@@ -476,3 +506,179 @@ def test_contextual_effect_is_weaker_in_korea(timss: pd.DataFrame) -> None:
         effects[name] = fit.fe_params["share"]
     assert effects["USA"] > 0.8
     assert effects["Korea"] < 0.75 * effects["USA"]
+
+
+# --------------------------------------------------------------------------------------
+# The synthetic sampling design and its weights
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    """The generator's raw records, with the schools' enrolment and stratum (not shipped)."""
+    return _simulate_raw(DEFAULT_SEED)
+
+
+def test_raw_records_carry_the_iea_weight_variables(raw: pd.DataFrame) -> None:
+    factors = [f"wgt{kind}{stage}" for stage in (1, 2, 3) for kind in ("fac", "adj")]
+    assert {"totwgt", "houwgt", "senwgt", *factors, "jkzone", "jkindic"} <= set(raw.columns)
+
+
+def test_weights_are_positive_and_consistent(timss: pd.DataFrame) -> None:
+    assert (timss[list(WEIGHT_COLUMNS)] > 0).all().all()
+    product = np.prod(
+        timss[["wgtfac1", "wgtadj1", "wgtfac2", "wgtadj2", "wgtfac3", "wgtadj3"]], axis=1
+    )
+    np.testing.assert_allclose(timss["total_weight"], product, rtol=1e-6)
+    np.testing.assert_allclose(
+        timss["school_weight"], timss["wgtfac1"] * timss["wgtadj1"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        timss["within_school_weight"] * timss["school_weight"], timss["total_weight"], rtol=1e-6
+    )
+    by_school = timss.groupby("school")
+    for column in ("school_weight", "wgtfac1", "wgtadj1", "wgtfac2", "jk_zone", "jk_replicate"):
+        assert (by_school[column].nunique() == 1).all(), column
+    for name, frame in timss.groupby("country", observed=True):
+        assert frame["house_weight"].sum() == pytest.approx(len(frame), abs=0.01), name
+        assert frame["senate_weight"].sum() == pytest.approx(500, abs=0.01), name
+        # The house and senate weights are the total weight rescaled.
+        np.testing.assert_allclose(
+            frame["house_weight"] / frame["total_weight"],
+            len(frame) / frame["total_weight"].sum(),
+            rtol=1e-5,
+        )
+
+
+def test_jackknife_zones_pair_schools(timss: pd.DataFrame) -> None:
+    for name, frame in timss.groupby("country", observed=True):
+        schools = frame.groupby("school")[["jk_zone", "jk_replicate"]].first()
+        zones = schools.groupby("jk_zone")["jk_replicate"]
+        assert schools["jk_zone"].min() == 1 and schools["jk_zone"].max() == MAX_JK_ZONES, name
+        assert (zones.size() >= 2).all() and (zones.sum() >= 1).all(), name
+        assert ((zones.size() - zones.sum()) >= 1).all(), name
+        assert set(schools["jk_replicate"]) == {0, 1}
+
+
+def test_schools_are_drawn_with_probability_proportional_to_size(raw: pd.DataFrame) -> None:
+    """wgtfac1 * enrolment is one number per stratum: the PPS selection probability."""
+    for code, frame in raw.groupby("idcntry"):
+        schools = frame.groupby("idschool")[["wgtfac1", "wgtadj1", "enrolment", "stratum"]].first()
+        product = schools["wgtfac1"] * schools["enrolment"]
+        for _, stratum in product.groupby(schools["stratum"]):
+            np.testing.assert_allclose(stratum, stratum.iloc[0], rtol=1e-6)
+        # Larger schools have smaller school weights.
+        school_weight = np.log(schools["wgtfac1"] * schools["wgtadj1"])
+        assert school_weight.corr(np.log(schools["enrolment"])) < -0.5, code
+        # The small-school stratum is over-sampled: half the schools, less than a
+        # third of the weighted enrolment.
+        small = schools["stratum"] == 0
+        assert 0.4 < small.mean() < 0.6
+        enrol = schools["wgtfac1"] * schools["wgtadj1"] * schools["enrolment"]
+        assert enrol[small].sum() / enrol.sum() < 1 / 3
+
+
+def _weighted_mean(values: pd.Series, weights: pd.Series) -> float:
+    return float(np.average(values, weights=weights))
+
+
+def _college_gap(frame: pd.DataFrame, weights: pd.Series | None) -> float:
+    frame = frame.dropna(subset=["college"])
+    w = pd.Series(1.0, index=frame.index) if weights is None else weights.loc[frame.index]
+    college = frame["college"] == 1
+    return _weighted_mean(frame.loc[college, "bsmpv01"], w[college]) - _weighted_mean(
+        frame.loc[~college, "bsmpv01"], w[~college]
+    )
+
+
+# Weighted minus unweighted, TIMSS points of the first plausible value (data/README.md).
+INFORMATIVE = {
+    # country: (mean of students, mean of school means, college gap) weighted - unweighted
+    "Korea": (0.75, -2.79, 1.97),
+    "USA": (8.42, -5.04, 5.79),
+}
+
+
+def test_weights_are_informative(timss: pd.DataFrame) -> None:
+    """Weighted and unweighted estimates differ, as data/README.md states (to 0.5 points)."""
+    for name, frame in timss.groupby("country", observed=True):
+        student = _weighted_mean(frame["bsmpv01"], frame["total_weight"]) - frame["bsmpv01"].mean()
+        schools = frame.groupby("school").agg(
+            mean=("bsmpv01", "mean"), weight=("school_weight", "first")
+        )
+        school = _weighted_mean(schools["mean"], schools["weight"]) - schools["mean"].mean()
+        gap = _college_gap(frame, frame["total_weight"]) - _college_gap(frame, None)
+        assert (student, school, gap) == pytest.approx(INFORMATIVE[name], abs=0.5), name
+    usa = INFORMATIVE["USA"]
+    # In the USA, by several TIMSS points: the weights matter.
+    assert usa[0] > 5 and usa[1] < -3 and usa[2] > 3
+
+
+# --------------------------------------------------------------------------------------
+# Plausible values as posterior draws
+# --------------------------------------------------------------------------------------
+
+
+def test_mean_of_plausible_values_has_less_spread_than_each(timss: pd.DataFrame) -> None:
+    for name, frame in timss.groupby("country", observed=True):
+        pv = frame[list(PLAUSIBLE_VALUES)]
+        each = pv.var(ddof=1)
+        assert pv.mean(axis=1).var(ddof=1) < 0.97 * each.min(), name
+        # Proper draws: every plausible value has about the same spread.
+        assert each.max() / each.min() < 1.05, name
+
+
+def test_between_pv_variance_is_the_designed_posterior_variance(timss: pd.DataFrame) -> None:
+    """The variance between a student's PVs is rho * measurement variance, rho < 1.
+
+    The posterior variance is (1 - rho) s2_theta = rho * measurement_sd**2, with rho
+    the reliability given the conditioning variables; on the TIMSS scale the
+    measurement SD is measurement_sd * SCALE_SD.
+    """
+    for spec in COUNTRY_SPECS:
+        frame = timss[timss["idcntry"] == spec.idcntry]
+        between = frame[list(PLAUSIBLE_VALUES)].var(axis=1, ddof=1).mean()
+        rho = between / (spec.measurement_sd * SCALE_SD) ** 2
+        assert 0.8 < rho < 0.97, (spec.idcntry, rho)
+        # ... a share of the variance of one PV of about (1 - reliability) x within variance.
+        share = between / frame["bsmpv01"].var(ddof=1)
+        assert 0.04 < share < 0.09, (spec.idcntry, share)
+
+
+def test_rubin_pooling_is_about_right_and_one_pv_is_too_confident() -> None:
+    """Simulation with the generator's posterior draws and a known truth.
+
+    Students in 40 schools of 10, theta = school effect + 0.4 college + r, an
+    observed score with measurement error (conditional reliability about 0.74),
+    and five plausible values drawn by the generator's conditioning model (school,
+    college). Over 1500 replications, the estimated OLS slope of college from the
+    first PV has a real SD about 20% above its reported SE, while Rubin's pooled SE
+    matches the real SD of the pooled estimate.
+    """
+    rng = np.random.default_rng(20261201)
+    n_schools, per_school, reps, n_pv, slope, measurement_sd = 40, 10, 1500, 5, 0.4, 0.6
+    n = n_schools * per_school
+    school = np.repeat(np.arange(n_schools), per_school)
+    first, first_se, pooled, pooled_se = (np.empty(reps) for _ in range(4))
+    for rep in range(reps):
+        college = (rng.random(n) < 0.3).astype(float)
+        theta = 0.3 * rng.standard_normal(n_schools)[school] + slope * college
+        theta = theta + rng.standard_normal(n)
+        observed = theta + measurement_sd * rng.standard_normal(n)
+        pv, rho = _draw_plausible_values(
+            observed, school, college[:, None], measurement_sd, rng.standard_normal((n, n_pv))
+        )
+        X = np.column_stack([np.ones(n), college])
+        inverse = np.linalg.inv(X.T @ X)
+        coef = inverse @ X.T @ pv
+        residual = pv - X @ coef
+        within = (residual**2).sum(axis=0) / (n - 2) * inverse[1, 1]
+        first[rep], first_se[rep] = coef[1, 0], np.sqrt(within[0])
+        pooled[rep] = coef[1].mean()
+        pooled_se[rep] = np.sqrt(within.mean() + (1 + 1 / n_pv) * coef[1].var(ddof=1))
+    assert 0.7 < rho < 0.8
+    assert abs(first.mean() - slope) < 0.015 and abs(pooled.mean() - slope) < 0.015
+    single_ratio = first_se.mean() / first.std(ddof=1)
+    rubin_ratio = pooled_se.mean() / pooled.std(ddof=1)
+    assert single_ratio < 0.88, single_ratio
+    assert 0.93 < rubin_ratio < 1.07, rubin_ratio
