@@ -31,7 +31,7 @@ __all__ = [
     "CovarianceStructure",
     "CrossProducts",
     "EngineFit",
-    "OutcomeScale",
+    "Standardisation",
     "deviance_and_gradient",
     "evaluate_at",
     "fit_mixed_model",
@@ -43,22 +43,50 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass(frozen=True)
-class OutcomeScale:
-    """How a standardised outcome maps back: ``y = scale * y_standardised + X @ shift``.
+class Standardisation:
+    """How standardised arrays map back to the data as given.
 
-    Fitting a standardised outcome (centred when the model has an intercept, and
-    divided by its SD) makes the answer independent of the outcome's units and
-    origin, and keeps the cross products free of cancellation when the outcome
-    has a large mean and a small spread. Every estimate maps back exactly.
+    The engine fits ``y' = (y - X @ outcome_shift) / outcome_scale``,
+    ``X' = X / x_scale`` and ``Z' = Z / z_scale`` (column by column). That is the
+    same model in other units: the relative covariance factor becomes
+    ``diag(z_scale) @ Lambda``, so variances on the boundary stay there, and every
+    estimate maps back exactly. The fit then does not depend on the units or the
+    origin of the outcome, nor on the units of the predictors and random-effect
+    columns; the boundary tolerance and the optimiser work in units of the data,
+    and the blocks are free of cancellation when the outcome has a large mean and
+    a small spread.
 
     Examples
     --------
-    >>> OutcomeScale(2.0, np.array([10.0, 0.0])).scale
+    >>> Standardisation(2.0, np.array([10.0, 0.0]), np.ones(2), np.ones(1)).outcome_scale
     2.0
     """
 
-    scale: float
-    shift: np.ndarray
+    outcome_scale: float
+    outcome_shift: np.ndarray
+    x_scale: np.ndarray
+    z_scale: np.ndarray
+
+    @classmethod
+    def of(cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray) -> Standardisation:
+        """Centre (when a column of X is a non-zero constant) and SD of y; RMS of each column."""
+        shift = np.zeros(X.shape[1])
+        if y.size:
+            constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
+            if constant.size:
+                shift[constant[0]] = float(np.mean(y)) / X[0, constant[0]]
+        spread = float(np.std(y - X @ shift)) if y.size else 0.0
+        return cls(
+            spread if spread > 0 and np.isfinite(spread) else 1.0,
+            shift,
+            _column_scale(X),
+            _column_scale(Z),
+        )
+
+
+def _column_scale(M: np.ndarray) -> np.ndarray:
+    scale = np.sqrt(np.mean(M**2, axis=0)) if M.shape[0] else np.ones(M.shape[1])
+    return np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
 
 
 @dataclass(frozen=True)
@@ -104,7 +132,7 @@ class CrossProducts:
     school_XtX: np.ndarray | None = field(default=None, repr=False)
     school_Xty: np.ndarray | None = field(default=None, repr=False)
     school_yty: np.ndarray | None = field(default=None, repr=False)
-    outcome: OutcomeScale | None = None
+    standardisation: Standardisation | None = None
 
     @property
     def n_obs(self) -> int:
@@ -129,25 +157,34 @@ class CrossProducts:
         return self.total_weight / self.n_obs
 
     def unstandardised(self) -> CrossProducts:
-        """The blocks of the original outcome ``y = scale * y_std + X @ shift`` (self if none)."""
-        if self.outcome is None:
+        """The blocks of the data as given (self if they are not standardised)."""
+        st = self.standardisation
+        if st is None:
             return self
-        scale, shift = self.outcome.scale, self.outcome.shift
+        s, d, e, g = st.outcome_scale, st.outcome_shift, st.x_scale, st.z_scale
+        ZtZ = self.ZtZ * np.outer(g, g)
+        ZtX = self.ZtX * np.outer(g, e)
+        XtX = self.XtX * np.outer(e, e)
+        Zty, Xty = self.Zty * g, self.Xty * e  # still of the standardised outcome
         mapped = {
-            "Zty": scale * self.Zty + self.ZtX @ shift,
-            "Xty": scale * self.Xty + self.XtX @ shift,
-            "yty": float(
-                scale**2 * self.yty + 2.0 * scale * shift @ self.Xty + shift @ self.XtX @ shift
-            ),
+            "ZtZ": ZtZ,
+            "ZtX": ZtX,
+            "XtX": XtX,
+            "Zty": s * Zty + ZtX @ d,
+            "Xty": s * Xty + XtX @ d,
+            "yty": float(s**2 * self.yty + 2.0 * s * d @ Xty + d @ XtX @ d),
         }
         if self.school_XtX is not None:
-            mapped["school_Xty"] = scale * self.school_Xty + self.school_XtX @ shift
+            school_XtX = self.school_XtX * np.outer(e, e)
+            school_Xty = self.school_Xty * e
+            mapped["school_XtX"] = school_XtX
+            mapped["school_Xty"] = s * school_Xty + school_XtX @ d
             mapped["school_yty"] = (
-                scale**2 * self.school_yty
-                + 2.0 * scale * (self.school_Xty @ shift)
-                + np.einsum("a,jab,b->j", shift, self.school_XtX, shift)
+                s**2 * self.school_yty
+                + 2.0 * s * (school_Xty @ d)
+                + np.einsum("a,jab,b->j", d, school_XtX, d)
             )
-        return replace(self, outcome=None, **mapped)
+        return replace(self, standardisation=None, **mapped)
 
     def over_schools(self, blocks: np.ndarray) -> np.ndarray:
         """Per-school blocks multiplied by the school weights (unchanged without weights)."""
@@ -187,15 +224,17 @@ class CrossProducts:
         ``weights`` are the students' conditional (within-school) survey weights
         and ``group_weights`` the schools' weights, in the order of the codes;
         give either or both for a pseudo-likelihood fit (a missing one is 1).
-        ``standardise=True`` accumulates the blocks of the standardised outcome
-        instead and records in ``outcome`` how it maps back
-        (:func:`fit_mixed_model` then reports everything on the original scale).
+        ``standardise=True`` accumulates the blocks of standardised arrays instead
+        and records in ``standardisation`` how they map back
+        (:func:`fit_mixed_model` then reports everything for the data as given).
         """
         if standardise:
-            outcome = _standard_outcome(y, X)
-            y = (y - X @ outcome.shift) / outcome.scale
-            plain = cls.from_arrays(y, X, Z, group_codes, weights, group_weights)
-            return replace(plain, outcome=outcome)
+            st = Standardisation.of(y, X, Z)
+            y = (y - X @ st.outcome_shift) / st.outcome_scale
+            plain = cls.from_arrays(
+                y, X / st.x_scale, Z / st.z_scale, group_codes, weights, group_weights
+            )
+            return replace(plain, standardisation=st)
         order = np.argsort(group_codes, kind="stable")
         codes = group_codes[order]
         y, X, Z = y[order], X[order], Z[order]
@@ -228,17 +267,6 @@ class CrossProducts:
             school_Xty=school_Xty,
             school_yty=np.add.reduceat(w * y * y, starts),
         )
-
-
-def _standard_outcome(y: np.ndarray, X: np.ndarray) -> OutcomeScale:
-    """Centre (when a column of X is a non-zero constant) and SD of the outcome."""
-    shift = np.zeros(X.shape[1])
-    if y.size:
-        constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
-        if constant.size:
-            shift[constant[0]] = float(np.mean(y)) / X[0, constant[0]]
-    spread = float(np.std(y - X @ shift)) if y.size else 0.0
-    return OutcomeScale(spread if spread > 0 and np.isfinite(spread) else 1.0, shift)
 
 
 @dataclass(frozen=True)
@@ -628,9 +656,9 @@ class EngineFit:
         and columns are NaN, and SAS too prints no standard error for them. With
         survey weights it is the cluster-robust sandwich over schools instead.
         """
-        if self.standardised is not None:  # computed where the outcome is well scaled
-            scale = self.standardised.cross_products.outcome.scale
-            return self.standardised.covparm_cov * scale**4
+        if self.standardised is not None:  # computed where the data are well scaled
+            jacobian = _covparm_jacobian(self.standardised)
+            return self.standardised.covparm_cov * np.outer(jacobian, jacobian)
         free = ~self.on_boundary
         cov = np.full((free.size, free.size), np.nan)
         with _SingleThreadedBlas():
@@ -861,22 +889,36 @@ def fit_mixed_model(
     """
     with _SingleThreadedBlas():
         fit = _fit(cp, structure, reml, boundary_tol, start)
-    return fit if cp.outcome is None else _on_original_scale(fit)
+    return fit if cp.standardisation is None else _on_original_scale(fit)
+
+
+def _covparm_jacobian(fit: EngineFit) -> np.ndarray:
+    """d(original covariance parameter) / d(standardised one): a diagonal map."""
+    st = fit.cross_products.standardisation
+    s2, g = st.outcome_scale**2, st.z_scale
+    rows, cols = fit.structure.rows, fit.structure.cols
+    return np.r_[s2 / (g[rows] * g[cols]), s2]
 
 
 def _on_original_scale(fit: EngineFit) -> EngineFit:
-    """A fit of a standardised outcome, reported for the outcome as it was given."""
+    """A fit of standardised arrays, reported for the data as they were given."""
     cp = fit.cross_products
-    scale, shift = cp.outcome.scale, cp.outcome.shift
-    variance = scale**2
+    st = cp.standardisation
+    s, e, g = st.outcome_scale, st.x_scale, st.z_scale
+    rows = fit.structure.rows
+    deviance = fit.deviance + _residual_df(cp, fit.reml) * np.log(s**2)
+    if fit.reml:  # the REML criterion's log|X'V^-1 X| carries the units of X
+        deviance += 2.0 * float(np.log(e).sum())
     return replace(
         fit,
-        G=variance * fit.G,
-        sigma2=float(variance * fit.sigma2),
-        beta=scale * fit.beta + shift,
-        cov_beta=variance * fit.cov_beta,
-        deviance=float(fit.deviance + _residual_df(cp, fit.reml) * np.log(variance)),
-        covparm_estimates=variance * fit.covparm_estimates,
+        theta=fit.theta / g[rows],
+        G=s**2 * fit.G / np.outer(g, g),
+        sigma2=float(s**2 * fit.sigma2),
+        beta=s * fit.beta / e + st.outcome_shift,
+        cov_beta=s**2 * fit.cov_beta / np.outer(e, e),
+        deviance=float(deviance),
+        covparm_estimates=_covparm_jacobian(fit) * fit.covparm_estimates,
+        gradient=fit.gradient * g[rows],
         cross_products=cp.unstandardised(),
         standardised=fit,
     )

@@ -241,13 +241,16 @@ class HLMResult:
         names = self.design.random_names
         if not fit.converged:
             notes.append(f"Not converged: {fit.message}")
-        lam_diag = np.diag(fit.structure.factor(fit.theta))
+        # Judged on the engine's standardised scale, so that the units of a column do not
+        # decide whether its variance looks like zero.
+        unit_free = fit.standardised or fit
+        lam_diag = np.diag(unit_free.structure.factor(unit_free.theta))
         for k, name in enumerate(names):
             if lam_diag[k] >= 1e-4:
                 continue
-            variance = fit.G[k, k]
+            variance = unit_free.G[k, k]
             what = "intercepts" if name == "Intercept" else f"slopes of {name}"
-            if variance < 1e-8 * max(fit.sigma2, 1e-300) or k == 0:
+            if variance < 1e-8 * max(unit_free.sigma2, 1e-300) or k == 0:
                 advice = (
                     "OLS (hlm.fit_ols) then describes these data as well as this model"
                     if name == "Intercept"

@@ -74,3 +74,58 @@ def test_a_large_mean_with_a_small_spread_keeps_its_digits(sample: pd.DataFrame)
     assert offset.fixed.loc["Intercept", "estimate"] - 100 == pytest.approx(
         centred.fixed.loc["Intercept", "estimate"], abs=1e-10
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    factor=_SCALES, method=st.sampled_from(["REML", "ML"]), covariance=st.sampled_from(["un", "vc"])
+)
+def test_units_of_a_random_slope_do_not_matter(
+    sample: pd.DataFrame, factor: float, method: str, covariance: str
+) -> None:
+    """A predictor with a random slope in other units (ses in cents instead of dollars):
+    its coefficient, SE, variance and covariance move by the factor, nothing else does,
+    and REML's -2 log L moves by its log-Jacobian 2 log(factor)."""
+    common = {"group": "school", "method": method, "covariance": covariance}
+    base = hlm.fit_hlm(sample, "mathach ~ cses + sector", random=["cses"], **common)
+    moved = hlm.fit_hlm(
+        sample.assign(x=sample["cses"] * factor), "mathach ~ x + sector", random=["x"], **common
+    )
+    assert moved.converged == base.converged
+    per_unit = np.array([1.0, 1.0 / factor, 1.0])
+    np.testing.assert_allclose(
+        moved.fixed["estimate"], base.fixed["estimate"] * per_unit, rtol=1e-6
+    )
+    np.testing.assert_allclose(moved.fixed["se"], base.fixed["se"] * per_unit, rtol=1e-6)
+    np.testing.assert_allclose(
+        moved.tau.to_numpy(),
+        base.tau.to_numpy() * np.outer(per_unit[:2], per_unit[:2]),
+        rtol=1e-5,
+        atol=1e-9 * base.tau.to_numpy().max(),
+    )
+    assert moved.sigma2 == pytest.approx(base.sigma2, rel=1e-7)
+    jacobian = 2.0 * np.log(factor) if method == "REML" else 0.0
+    assert moved.deviance == pytest.approx(base.deviance + jacobian, abs=1e-7 * abs(base.deviance))
+    assert list(moved.covariance["boundary"]) == list(base.covariance["boundary"])
+    assert len(moved.warnings) == len(base.warnings)
+
+
+@pytest.mark.parametrize("factor", [1e-5, 1000.0])
+def test_hsb_ses_in_other_units_keeps_its_slope_variance(hsb: pd.DataFrame, factor: float) -> None:
+    """Issue 9's case: ses x 1000 with uncorrelated effects lost the slope variance."""
+    base = hlm.fit_hlm(hsb, "mathach ~ ses", group="school", random=["ses"], covariance="vc")
+    moved = hlm.fit_hlm(
+        hsb.assign(ses=hsb["ses"] * factor),
+        "mathach ~ ses",
+        group="school",
+        random=["ses"],
+        covariance="vc",
+    )
+    assert base.tau.loc["ses", "ses"] > 0.1
+    assert moved.tau.loc["ses", "ses"] == pytest.approx(
+        base.tau.loc["ses", "ses"] / factor**2, rel=1e-5
+    )
+    assert moved.deviance == pytest.approx(base.deviance + 2 * np.log(factor), abs=1e-6)
+    assert not any("no school-to-school variation" in w for w in moved.warnings)
