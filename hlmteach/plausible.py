@@ -486,6 +486,12 @@ class PooledResult:
         ]
         if self.label:
             lines.append(self.label)
+        survey = getattr(self.first, "survey_weights", None)
+        if survey is not None:  # every fit has the same weights
+            lines.append(
+                f"{survey.describe()} The within-PV variance of each estimate is the mean of the "
+                f"{self.m} fits' sandwich variances."
+            )
         return lines
 
     def summary(self) -> str:

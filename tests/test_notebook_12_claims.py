@@ -348,6 +348,21 @@ def test_pooling_moves_estimates_by_a_fraction_of_an_se(prose, pooled):
     assert fixed.loc["escs", "se_ratio"] < 1
 
 
+def test_the_pooled_report_states_the_weighting(prose, pooled):
+    says(
+        prose,
+        "The within-PV variance $\\bar U$ is then the average of the five *sandwich* variances.",
+        "gives the full pooled report, which states the weighting too",
+    )
+    sandwich = pd.DataFrame({pv: fit.fixed["se"] ** 2 for pv, fit in pooled.fits.items()})
+    np.testing.assert_allclose(pooled.fixed["within"], sandwich.mean(axis=1), rtol=1e-12)
+    for report in (pooled.summary(), pooled._repr_html_()):
+        assert "Survey weights: students &#x27;w_fstuwt&#x27;" in report or (
+            "Survey weights: students 'w_fstuwt'" in report
+        )
+        assert "sandwich variances" in report
+
+
 # -- section 8: the reader's instructions -----------------------------------------------------
 
 
@@ -365,12 +380,13 @@ def test_the_code_shown_for_your_own_files_is_valid_python(prose):
         if cell["cell_type"] == "markdown"
         for block in re.findall(r"```python\n(.*?)```", "".join(cell["source"]), re.S)
     ]
-    assert len(blocks) >= 7
+    assert len(blocks) >= 6
     for block in blocks:
         ast.parse(block)
-    calls = "\n".join(blocks)
-    for name in ("read_timss_files", "fit_plausible_values"):
-        assert hasattr(hlm, name) and f"hlm.{name}(" in calls
+    assert "hlm.read_timss_files(" in "\n".join(blocks)
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "hlm.load_timss()   # with your files: timss = hlm.read_timss_files(...)" in code
+    assert 'weights="total_weight", group_weights="school_weight"' in code
 
 
 # -- the exercises' solutions -----------------------------------------------------------------
@@ -452,3 +468,136 @@ def test_every_exercise_of_notebook_12_is_asked_and_checked():
     assert keys == ["12.1", "12.2", "12.3", "12.4", "12.5"]
     for key in keys:
         assert f'hlm.check("{key}", my_answer)' in code
+
+
+# -- section 7: the synthetic TIMSS design ----------------------------------------------------
+
+RC = {"group": "school", "random": ["college"], "covariance": "vc", "method": "ML"}
+DESIGN = {"weights": "total_weight", "group_weights": "school_weight"}
+WAYS = {
+    "unweighted": {},
+    "none": DESIGN,
+    "size": {**DESIGN, "weight_scaling": "size"},
+    "school only": {"group_weights": "school_weight"},
+}
+
+
+@pytest.fixture(scope="module")
+def timss() -> pd.DataFrame:
+    return hlm.load_timss()
+
+
+@pytest.fixture(scope="module")
+def timss_fits(timss) -> dict:
+    return {
+        (country, way): hlm.fit_hlm(part, "math ~ college + boy", **RC, **weights)
+        for country, part in timss.groupby("country", observed=True)
+        for way, weights in WAYS.items()
+    }
+
+
+def _params(fit) -> pd.DataFrame:
+    return pd.concat([fit.fixed[["estimate", "se"]], fit.covariance[["estimate", "se"]]])
+
+
+def test_the_synthetic_design_is_what_section_7_says(prose, timss):
+    says(
+        prose,
+        "a frame of schools is split into a stratum of small and one of large schools, and "
+        "schools are drawn by PPS within each; then one or two classes per school",
+        "students whose parents did not finish college were absent more often, so the "
+        "non-response adjustment weights them up",
+    )
+    assert "SYNTHETIC" in timss.attrs["label"]
+    factors = timss[["wgtfac1", "wgtadj1", "wgtfac2", "wgtadj2", "wgtfac3", "wgtadj3"]]
+    np.testing.assert_allclose(timss["total_weight"], factors.prod(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        timss["school_weight"], timss["wgtfac1"] * timss["wgtadj1"], rtol=1e-6
+    )
+    for _, part in timss.groupby("country", observed=True):
+        classes = part.groupby("school")["wgtfac2"].first()
+        assert (classes >= 1).all()
+        known = part.dropna(subset=["college"])
+        adjustment = known.groupby("college")["wgtadj3"].mean()
+        assert adjustment[0.0] > adjustment[1.0], "no-college students are weighted up more"
+
+
+def test_raw_weights_inflate_the_timss_variances(prose, timss, timss_fits):
+    says(
+        prose,
+        "the raw conditional weights of a school add up to many times the number of students "
+        "tested",
+        "With raw weights Korea's $\\tau_{00}$ more than triples and the variance of its college "
+        "slopes grows many times over; in the USA the college-slope variance grows about "
+        "fivefold; $\\sigma^2$ falls in both.",
+    )
+    per_school = timss.groupby(["country", "school"], observed=True)["within_school_weight"]
+    ratio = (per_school.sum() / per_school.size()).groupby(level="country", observed=True)
+    assert ratio.median()["Korea"] > 10 and ratio.median()["USA"] > 2
+    tau = {key: fit.tau for key, fit in timss_fits.items()}
+    korea_raw, korea = tau[("Korea", "none")], tau[("Korea", "unweighted")]
+    assert korea_raw.loc["Intercept", "Intercept"] > 3 * korea.loc["Intercept", "Intercept"]
+    assert korea_raw.loc["college", "college"] > 10 * korea.loc["college", "college"]
+    usa = (
+        tau[("USA", "none")].loc["college", "college"]
+        / tau[("USA", "unweighted")].loc["college", "college"]
+    )
+    assert 4 <= usa <= 6.5
+    for country in ("Korea", "USA"):
+        assert timss_fits[(country, "none")].sigma2 < timss_fits[(country, "unweighted")].sigma2
+
+
+def test_scaled_and_school_only_agree_and_stay_near_unweighted(prose, timss_fits):
+    says(
+        prose,
+        "**Scaled weights and school weights only agree with each other**, within a fraction "
+        "of an SE, and their variances stay within about one SE of the unweighted ones.",
+    )
+    for country in ("Korea", "USA"):
+        size = _params(timss_fits[(country, "size")])
+        school_only = _params(timss_fits[(country, "school only")])
+        unweighted = _params(timss_fits[(country, "unweighted")])
+        assert ((size["estimate"] - school_only["estimate"]).abs() / size["se"]).max() < 0.3
+        variances = timss_fits[(country, "size")].covariance.index
+        for fit in (size, school_only):
+            gap = (fit.loc[variances, "estimate"] - unweighted.loc[variances, "estimate"]).abs()
+            assert (gap / unweighted.loc[variances, "se"]).max() <= 1.1, country
+
+
+def test_weighted_intercepts_are_lower_and_heavy_schools_score_lower(prose, timss, timss_fits):
+    says(
+        prose,
+        "**The intercept is lower with the weights** (scaled, or school weights only) in both "
+        "countries.",
+        "the school weight and the school's mean `math` are negatively correlated in both "
+        "countries",
+    )
+    for country, part in timss.groupby("country", observed=True):
+        unweighted = timss_fits[(country, "unweighted")].fixed.loc["Intercept", "estimate"]
+        for way in ("size", "school only"):
+            assert timss_fits[(country, way)].fixed.loc["Intercept", "estimate"] < unweighted
+        schools = part.groupby("school").agg(w=("school_weight", "first"), m=("math", "mean"))
+        assert np.corrcoef(schools["w"], schools["m"])[0, 1] < 0, country
+
+
+def test_the_stand_in_analysis_runs_and_reports_dropped_students(prose, timss):
+    says(
+        prose, "Mind the students with a missing predictor: each fit drops them and says how many."
+    )
+    result = hlm.fit_plausible_values(
+        timss,
+        "{pv} ~ college + boy",
+        outcomes=["math1", "math2", "math3", "math4", "math5"],
+        group="school",
+        random=["college"],
+        covariance="vc",
+        by="country",
+        method="ML",
+        weights="total_weight",
+        group_weights="school_weight",
+        weight_scaling="size",
+    )
+    for country in ("Korea", "USA"):
+        report = result[country].summary()
+        assert "missing predictor: 1" in report, report[:400]
+        assert "Survey weights" in report and "rescaled" in report
