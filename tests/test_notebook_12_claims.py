@@ -601,3 +601,86 @@ def test_the_stand_in_analysis_runs_and_reports_dropped_students(prose, timss):
         report = result[country].summary()
         assert "missing predictor: 1" in report, report[:400]
         assert "Survey weights" in report and "rescaled" in report
+
+
+# -- section 8, end to end: IEA-layout files -> read_timss_files -> the weighted analysis ------
+
+#: The course's parents' education levels as IEA codes of BSBGEDUM/BSBGEDUF (1995 codebook).
+_EDUCATION_CODE = {"middle school": 1, "high school": 3, "2-year college": 5, "college": 6}
+
+
+def _iea_files(folder: Path, timss: pd.DataFrame) -> dict[str, Path]:
+    """Each country's synthetic students as an IEA student background file, BSG<country>M1.sav."""
+    import pyreadstat
+
+    paths = {}
+    for country, code in (("Korea", "KOR"), ("USA", "USA")):
+        part = timss[timss["country"] == country]
+        education = part["parent_educ"].astype(object).map(_EDUCATION_CODE).fillna(99)
+        frame = pd.DataFrame(
+            {
+                "IDCNTRY": part["idcntry"].astype(int),
+                "IDSCHOOL": part["idschool"].astype(int),
+                "IDSTUD": part["idstud"].astype(int),
+                "ITSEX": np.where(part["boy"] == 1, 2, 1),
+                "BSBGEDUM": education.astype(int),
+                "BSBGEDUF": 7,  # "I don't know": the mother's answer decides
+                **{f"BSMPV0{k}": part[f"bsmpv0{k}"] for k in range(1, 6)},
+                "TOTWGT": part["total_weight"],
+                "HOUWGT": part["house_weight"],
+                "SENWGT": part["senate_weight"],
+                **{name.upper(): part[name] for name in ("wgtfac1", "wgtadj1", "wgtfac2")},
+                **{name.upper(): part[name] for name in ("wgtfac3", "wgtadj3")},
+                "JKZONE": part["jk_zone"].astype(int),
+                "JKREP": part["jk_replicate"].astype(int),
+            }
+        )
+        folder_of_country = folder / country.lower()
+        folder_of_country.mkdir()
+        paths[country] = folder_of_country / f"BSG{code}M1.sav"
+        pyreadstat.write_sav(frame, str(paths[country]))
+    return paths
+
+
+def test_section_8_runs_on_files_in_the_iea_layout(prose, tmp_path, timss):
+    says(
+        prose,
+        "You may pass a folder instead of a file: the reader picks the file whose name starts "
+        "with `BSG` and the country's code.",
+        "with your files, replace `hlm.load_timss()` by the `read_timss_files(...)` call above",
+    )
+    paths = _iea_files(tmp_path, timss)
+    real = hlm.read_timss_files(paths["Korea"].parent, paths["USA"].parent)
+    assert real.attrs["label"].startswith("REAL TIMSS 1995 data")
+    assert real.attrs["design_variables"]["jk_replicate"] == "JKREP"
+    assert len(real) == len(timss)
+    columns = [
+        "math1",
+        "math5",
+        "college",
+        "boy",
+        "total_weight",
+        "school_weight",
+        "within_school_weight",
+    ]
+    np.testing.assert_allclose(
+        real[columns].to_numpy(float), timss[columns].to_numpy(float), rtol=1e-5, atol=1e-5
+    )
+    # The notebook's one-cell analysis gives the same answer on what the reader returns.
+    analysis = {
+        "outcomes": ["math1", "math2", "math3", "math4", "math5"],
+        "group": "school",
+        "random": ["college"],
+        "covariance": "vc",
+        "by": "country",
+        "method": "ML",
+        "weights": "total_weight",
+        "group_weights": "school_weight",
+        "weight_scaling": "size",
+    }
+    from_files = hlm.fit_plausible_values(real, "{pv} ~ college + boy", **analysis)
+    stand_in = hlm.fit_plausible_values(timss, "{pv} ~ college + boy", **analysis)
+    for country in ("Korea", "USA"):
+        np.testing.assert_allclose(
+            from_files[country].fixed["estimate"], stand_in[country].fixed["estimate"], atol=1e-4
+        )
