@@ -684,3 +684,34 @@ def test_section_8_runs_on_files_in_the_iea_layout(prose, tmp_path, timss):
         np.testing.assert_allclose(
             from_files[country].fixed["estimate"], stand_in[country].fixed["estimate"], atol=1e-4
         )
+
+
+def test_a_missing_weight_variable_is_named_with_its_file(prose, tmp_path, timss):
+    says(prose, "A missing or renamed weight variable is an error that names it and the file.")
+    import pyreadstat
+
+    paths = _iea_files(tmp_path, timss)
+    frame, _ = pyreadstat.read_sav(str(paths["USA"]))
+    pyreadstat.write_sav(frame.drop(columns="TOTWGT"), str(paths["USA"]))
+    with pytest.raises(hlm.ModelInputError, match=r"TOTWGT") as error:
+        hlm.read_timss_files(paths["Korea"], paths["USA"])
+    assert "BSGUSAM1.sav" in str(error.value)
+
+
+def test_the_sensitivity_runs_of_section_8(prose, timss):
+    says(prose, "`weighted_analysis(timss, weights=None)` (school weights only)")
+    usa = timss[timss["country"] == "USA"]
+    pooled = hlm.fit_plausible_values(
+        usa,
+        "{pv} ~ college + boy",
+        outcomes=["math1", "math2", "math3", "math4", "math5"],
+        group="school",
+        random=["college"],
+        covariance="vc",
+        method="ML",
+        weights=None,
+        group_weights="school_weight",
+        weight_scaling="size",
+    )
+    first = hlm.fit_hlm(usa, "math1 ~ college + boy", group_weights="school_weight", **RC)
+    np.testing.assert_allclose(pooled.first.fixed["estimate"], first.fixed["estimate"], rtol=1e-6)
