@@ -118,6 +118,26 @@ def test_the_weights_are_what_section_1_says(prose, pisa):
     np.testing.assert_allclose(pisa["pwt1"], pisa["w_fstuwt"] / pisa["w_fschwt"], rtol=1e-12)
 
 
+def test_quick_checks_of_sections_2_4_and_5(prose, pisa, fits):
+    says(
+        prose,
+        "It counts her as 200 students; it should count her as $200 / 40 = 5$.",
+        "with every school weight multiplied by 10 the same two models would differ by 340",
+        "With raw weights, $20 \\times 9 = 180$ students.",
+    )
+    assert 200 / 40 == 5 and 20 * 9 == 180
+    # The drop in -2 log PL between two weighted fits scales with the school weights.
+    data = pisa.assign(w10=10 * pisa["w_fschwt"])
+    pair = {}
+    for column in ("w_fschwt", "w10"):
+        options = {"weights": "pwt1", "conditional_weights": True, "group_weights": column}
+        smaller = hlm.fit_hlm(
+            data, "pv1math ~ st29q03 + st04q01 + escs", group="schoolid", method="ML", **options
+        )
+        pair[column] = smaller.deviance - _fit(data, **options).deviance
+    assert pair["w10"] == pytest.approx(10 * pair["w_fschwt"], rel=1e-6)
+
+
 def test_quick_check_arithmetic(prose):
     says(prose, "The school weight is $50 \\times 1.2 = 60$", "$300 / 60 = 5$")
     assert pytest.approx(60) == 50 * 1.2 and 300 / 60 == 5
