@@ -88,7 +88,7 @@ wheel: $(STAMP)
 ## Re-pin binder/requirements.txt from the top-level pins (run after changing one).
 freeze:
 	rm -rf /tmp/hlmteach-freeze && $(PYTHON) -m venv /tmp/hlmteach-freeze
-	/tmp/hlmteach-freeze/bin/pip install $$(grep -E '^(numpy|scipy|pandas|statsmodels|matplotlib|seaborn|ipywidgets|jupyterlab|jupyterlab_rise|tqdm|pyreadstat|patsy)==' binder/requirements.txt)
+	/tmp/hlmteach-freeze/bin/pip install $$(grep -E '^(numpy|scipy|pandas|statsmodels|matplotlib|seaborn|ipywidgets|jupyterlab|jupyterlab_rise|tqdm|threadpoolctl|pyreadstat|patsy)==' binder/requirements.txt)
 	/tmp/hlmteach-freeze/bin/pip freeze
 
 clean:
