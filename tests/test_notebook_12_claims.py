@@ -307,6 +307,26 @@ def test_scaled_weights_collapse_to_one_when_constant(prose):
         np.testing.assert_allclose(scale_conditional_weights(weights, codes, scaling), 1.0)
 
 
+def test_wemix_gives_the_same_scaled_fits(prose, fits):
+    says(
+        prose,
+        "WeMix, given the same rescaled weights (with `cWeights = TRUE`), finds the same two fits",
+    )
+    wemix = json.loads((ROOT / "tests" / "fixtures" / "weighted_wemix.json").read_text())["fits"]
+    for name in ("size", "effective"):
+        reference = wemix[f"table1_scaled_{name}"]
+        assert reference["call"]["weights"] == [f"w_{name}", "w_fschwt"]
+        fit = fits[name]
+        assert _tau(fit) == pytest.approx(
+            reference["variances"]["(Intercept)"]["estimate"], rel=1e-5
+        )
+        assert fit.sigma2 == pytest.approx(reference["variances"]["Residual"]["estimate"], rel=1e-6)
+        for term, wemix_term in (("escs", "escs"), ("Intercept", "(Intercept)")):
+            assert fit.fixed.loc[term, "estimate"] == pytest.approx(
+                reference["fixed"][wemix_term]["estimate"], rel=1e-5
+            ), (name, term)
+
+
 def test_size_and_effective_nearly_agree(prose, pisa, fits):
     says(
         prose,
@@ -457,6 +477,11 @@ def test_exercise_12_3_effective_scaling_shrinks_the_slope_variance(prose, pisa)
     )
     tau11 = {"raw": raw.tau.loc["escs", "escs"], "effective": effective.tau.loc["escs", "escs"]}
     assert 0.2 <= tau11["effective"] / tau11["raw"] <= 0.3
+    says(
+        prose,
+        "The raw-weight fit is the vignette's Table 2 ($\\hat\\tau_{11}$ = 370.33 there too).",
+    )
+    assert round(tau11["raw"], 2) == 370.33
     assert hlm.check("12.3", tau11["effective"]).correct
     assert not hlm.check("12.3", tau11["raw"]).correct
 
