@@ -250,6 +250,7 @@ class HLMResult:
                 continue
             variance = unit_free.G[k, k]
             what = "intercepts" if name == "Intercept" else f"slopes of {name}"
+            group = self.group  # as the user called the level-2 units
             if variance < 1e-8 * max(unit_free.sigma2, 1e-300) or k == 0:
                 advice = (
                     "OLS (hlm.fit_ols) then describes these data as well as this model"
@@ -257,14 +258,14 @@ class HLMResult:
                     else f"Consider fixing this effect (removing {name!r} from random=)"
                 )
                 notes.append(
-                    f"Boundary fit: the variance of the school {what} is estimated at zero. "
-                    f"The data show no school-to-school variation in these {what} beyond "
+                    f"Boundary fit: the variance of the {group} {what} is estimated at zero. "
+                    f"The data show no {group}-to-{group} variation in these {what} beyond "
                     f"chance; the estimate sits on the edge of what a variance can be, so its "
                     f"Wald test is not valid. {advice}."
                 )
             else:
                 notes.append(
-                    f"Boundary fit: the school {what} are perfectly correlated with the other "
+                    f"Boundary fit: the {group} {what} are perfectly correlated with the other "
                     f"random effects (the covariance matrix is singular). The model asks for "
                     f"more random variation than the data support; consider a simpler "
                     f"covariance structure (covariance='vc') or fixing {name!r}."
@@ -299,7 +300,8 @@ class HLMResult:
         if no_mean:
             notes.append(
                 f"The random slope(s) of {no_mean} have no fixed effect in the formula, so their "
-                "average across schools is fixed at 0. Add them to the formula to estimate it."
+                f"average across {self.group} units is fixed at 0. Add them to the formula to "
+                "estimate it."
             )
         return notes
 
