@@ -53,8 +53,15 @@
 #   optimiser's deviance and the largest relative difference of its fixed
 #   effects and covariance parameters from the reference's, the number of
 #   optimisers within 1e-6 of the best deviance, and the gradient of the
-#   profiled deviance at the reference theta (numDeriv; at a component held
-#   at its bound it must be >= 0, the optimality condition there).
+#   profiled deviance in the free components of the reference theta with the
+#   size of the Newton step it implies (numDeriv), where the Hessian there is
+#   positive definite.
+# * Models on a rescaled or uncentred predictor x' = a + b x (the sim_scaled_*
+#   ones with x_k, x_u, x_1000, x_50k) are the same model as the one in x, so
+#   their exact optimum is known: it is the base fit mapped exactly
+#   (exact_transform below), and that is their reference; what lme4 itself
+#   reaches on x' is stored under "lme4_direct" (on x_1000 and x_50k it stops
+#   above the exact optimum; its criterion evaluation loses digits there).
 # * lmerTest::lmer evaluated at the reference theta (lmerControl(optimizer =
 #   NULL), start = theta) gives the reported fixed effects, SEs and
 #   Satterthwaite df (summary(ddf = "Satterthwaite")); non-finite df are
@@ -353,12 +360,12 @@ MODELS <- list(
   M("sim_singular_q3_un", "sim_singular", c("x", "z"), c("x", "z")),
   M("sim_scaled_un", "sim_scaled", "x", "x"),
   M("sim_scaled_vc", "sim_scaled", "x", "x", "vc"),
-  M("sim_scaled_k_un", "sim_scaled", "x_k", "x_k", equiv = list(base = "x", a = 0, b = 1000)),
-  M("sim_scaled_k_vc", "sim_scaled", "x_k", "x_k", "vc", equiv = list(base = "x", a = 0, b = 1000)),
-  M("sim_scaled_u_un", "sim_scaled", "x_u", "x_u", equiv = list(base = "x", a = 0, b = 1e-5)),
-  M("sim_scaled_u_vc", "sim_scaled", "x_u", "x_u", "vc", equiv = list(base = "x", a = 0, b = 1e-5)),
-  M("sim_scaled_1000_un", "sim_scaled", "x_1000", "x_1000", equiv = list(base = "x", a = 1000, b = 1)),
-  M("sim_scaled_50k_un", "sim_scaled", "x_50k", "x_50k", equiv = list(base = "x", a = 50000, b = 15000)),
+  M("sim_scaled_k_un", "sim_scaled", "x_k", "x_k", equiv = list(base = "x", base_id = "sim_scaled_un", a = 0, b = 1000)),
+  M("sim_scaled_k_vc", "sim_scaled", "x_k", "x_k", "vc", equiv = list(base = "x", base_id = "sim_scaled_vc", a = 0, b = 1000)),
+  M("sim_scaled_u_un", "sim_scaled", "x_u", "x_u", equiv = list(base = "x", base_id = "sim_scaled_un", a = 0, b = 1e-5)),
+  M("sim_scaled_u_vc", "sim_scaled", "x_u", "x_u", "vc", equiv = list(base = "x", base_id = "sim_scaled_vc", a = 0, b = 1e-5)),
+  M("sim_scaled_1000_un", "sim_scaled", "x_1000", "x_1000", equiv = list(base = "x", base_id = "sim_scaled_un", a = 1000, b = 1)),
+  M("sim_scaled_50k_un", "sim_scaled", "x_50k", "x_50k", equiv = list(base = "x", base_id = "sim_scaled_un", a = 50000, b = 15000)),
   M("sim_offset_un", "sim_offset", "x", "x")
 )
 
@@ -446,8 +453,10 @@ newton_polish <- function(devfun, theta, lower) {
     if (!(d_new < d_cur)) break
     theta <- cand; d_cur <- d_new; steps <- steps + 1
   }
-  list(theta = theta, steps = steps, free = free,
-       gradient = numDeriv::grad(devfun, theta, method.args = list(eps = 1e-6, d = 1e-6)))
+  g <- numDeriv::grad(f_free, theta[free])
+  step <- tryCatch(drop(solve(numDeriv::hessian(f_free, theta[free]), g)), error = function(e) NA)
+  list(theta = theta, steps = steps, free = free, gradient = g,
+       last_newton_step = max(abs(step)))
 }
 
 time_default <- function(fml, dat, reml) {
@@ -503,7 +512,8 @@ fit_best <- function(m, reml) {
     n_within_1e6_of_best = sum(devs - dev < 1e-6),
     newton_steps = pol$steps,
     newton_free_theta = as.list(pol$free),
-    gradient_profiled_deviance = if (is.null(pol$gradient)) NULL else pol$gradient,
+    gradient_free_theta = if (is.null(pol$gradient)) NULL else pol$gradient,
+    next_newton_step_max_abs = if (is.null(pol$gradient)) NULL else pol$last_newton_step,
     lowest_optimiser = names(devs)[which.min(devs)])
   default_fit <- quiet_lmer(fml, data = dat, REML = reml)
   ct <- summary(fit, ddf = "Satterthwaite")$coefficients
@@ -520,7 +530,8 @@ fit_best <- function(m, reml) {
     tau[[key]] <- G[i, j]
   }
   gs <- table(dat$g)
-  list(
+  FITOBJ[[paste0(m$id, "_", if (reml) "REML" else "ML")]] <<- fit
+  res <- list(
     id = m$id, data = m$data, method = if (reml) "REML" else "ML",
     formula_r = r_formula(m),
     python = list(formula = py_formula(m), group = "g", random = as.list(m$random),
@@ -535,12 +546,80 @@ fit_best <- function(m, reml) {
       messages = as.list(attr(default_fit, "msgs")),
       is_singular = isSingular(default_fit)),
     timing = time_default(fml, dat, reml))
+  if (is.null(m$equiv)) return(res)
+  exact <- exact_transform(m, reml)
+  res$lme4_direct <- list(
+    deviance = dev, deviance_minus_exact = dev - exact$deviance, fixed = fixed, tau = tau,
+    sigma2 = sigma(fit)^2, theta = theta, is_singular = isSingular(fit))
+  res$reference <- exact$reference
+  for (nm in c("deviance", "fixed", "tau", "sigma2", "theta", "is_singular",
+              "is_singular_lme4_rule")) res[[nm]] <- exact[[nm]]
+  res
+}
+
+# The exact optimum of a model whose random/fixed column is x' = a + b x, from
+# the reference fit of the same model in x (the base): with A = [[1, a], [0, b]],
+# Z' = Z A and X' = X A, so beta' = A^-1 gamma, Cov(beta') = A^-1 Cov(gamma) A^-T,
+# G' = A^-1 G A^-T, sigma2' = sigma2, and the criterion is the base's plus
+# 2 log|det A| = 2 log|b| under REML (log|X'V^-1X| moves by it), unchanged under ML.
+# Satterthwaite df are those of the same linear combinations of the base's fixed
+# effects (lmerTest::contest1D with L = the rows of A^-1). theta' is lme4's
+# relative Cholesky factor of G' / sigma2 (its last diagonal element from
+# det G' = det G / b^2, without cancellation). is_singular is the base's: the
+# optimum is the same point of the same model, interior or not. lme4's rule
+# (a diagonal element of theta below 1e-4) depends on the units, and on x_50k
+# it calls the (interior) optimum singular: stored as is_singular_lme4_rule.
+exact_transform <- function(m, reml) {
+  e <- m$equiv
+  method <- if (reml) "REML" else "ML"
+  fb <- FITOBJ[[paste0(e$base_id, "_", method)]]
+  if (is.null(fb)) stop(m$id, ": base fit ", e$base_id, " must come first")
+  A <- matrix(c(1, 0, e$a, e$b), 2)
+  Ai <- solve(A)
+  gam <- fixef(fb)
+  stopifnot(identical(names(gam), c("(Intercept)", e$base)))
+  beta <- drop(Ai %*% gam)
+  vb <- Ai %*% as.matrix(vcov(fb)) %*% t(Ai)
+  names_new <- c("(Intercept)", m$random)
+  fixed <- list()
+  for (i in 1:2) {
+    df <- lmerTest::contest1D(fb, L = Ai[i, ], ddf = "Satterthwaite")$df
+    se <- sqrt(vb[i, i])
+    tt <- beta[i] / se
+    fixed[[names_new[i]]] <- list(estimate = beta[i], se = se,
+                                  df = if (is.finite(df)) df else NULL, t = tt,
+                                  p = if (is.finite(df)) 2 * pt(-abs(tt), df) else NULL)
+  }
+  G <- G_matrix(fb)
+  G1 <- Ai %*% G %*% t(Ai)
+  s2 <- sigma(fb)^2
+  tau <- list()
+  tau[["(Intercept)"]] <- G1[1, 1]
+  if (m$cov == "un") {
+    tau[[paste0("(Intercept):", m$random)]] <- G1[2, 1]
+    tau[[m$random]] <- G1[2, 2]
+    detG1 <- (G[1, 1] * G[2, 2] - G[1, 2]^2) / e$b^2
+    theta <- c(sqrt(G1[1, 1] / s2), G1[2, 1] / sqrt(G1[1, 1] * s2), sqrt(detG1 / G1[1, 1] / s2))
+    diag_theta <- theta[c(1, 3)]
+  } else {
+    stopifnot(e$a == 0)
+    tau[[paste0("(Intercept):", m$random)]] <- 0
+    tau[[m$random]] <- G1[2, 2]
+    theta <- sqrt(c(G1[1, 1], G1[2, 2]) / s2)
+    diag_theta <- theta
+  }
+  list(deviance = dev_of(fb) + if (reml) 2 * log(abs(e$b)) else 0,
+       fixed = fixed, tau = tau, sigma2 = s2, theta = theta,
+       is_singular = isSingular(fb), is_singular_lme4_rule = any(diag_theta < 1e-4),
+       reference = paste0("exact transform of ", e$base_id, "_", method,
+                          " (x' = ", e$a, " + ", e$b, " x); lme4's own fit under lme4_direct"))
 }
 
 ONLY <- Sys.getenv("BATTERY_ONLY")  # for development: a regular expression of model ids
 if (nzchar(ONLY)) MODELS <- Filter(function(m) grepl(ONLY, m$id), MODELS)
 t_start <- Sys.time()
 FITS <- list()
+FITOBJ <- list()
 for (m in MODELS) for (reml in c(TRUE, FALSE)) {
   key <- paste0(m$id, "_", if (reml) "REML" else "ML")
   t0 <- Sys.time()
@@ -552,6 +631,11 @@ for (m in MODELS) for (reml in c(TRUE, FALSE)) {
               f$timing$median_s, as.numeric(Sys.time() - t0, units = "secs")))
 }
 
+if (nzchar(ONLY) && file.exists(OUT)) {  # development: replace only the fits run now
+  old <- fromJSON(OUT, simplifyVector = FALSE)$fits
+  for (k in names(FITS)) old[[k]] <- FITS[[k]]
+  FITS <- old
+}
 pk <- function(p) as.character(packageVersion(p))
 out <- list(
   description = paste(
