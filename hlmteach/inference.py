@@ -73,8 +73,13 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     """Satterthwaite degrees of freedom for each fixed effect (SAS ``DDFM=SAT``, lmerTest).
 
     ``df_k = 2 v_k^2 / (g_k' A g_k)``, where ``v_k`` is the variance of the k-th
-    estimate, ``g_k`` its gradient over the covariance parameters and ``A``
-    their asymptotic covariance (from the observed information).
+    estimate, ``g_k`` its gradient over the variance parameters and ``A`` their
+    asymptotic covariance, twice the (Moore-Penrose) inverse of the Hessian of
+    -2 log L. As in lmerTest (Kuznetsova et al. 2017), the variance parameters are
+    the relative covariance factor ``theta`` and the residual SD ``sigma``: there a
+    variance on the boundary is an ordinary point (the criterion is smooth and even
+    in ``theta``), so singular fits get the same df as lmerTest's, where a
+    parameterisation in the variances themselves breaks down.
 
     Parameters
     ----------
@@ -84,7 +89,9 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     Returns
     -------
     ndarray
-        One df per fixed effect.
+        One df per fixed effect, between 0 and the number of observations (infinite
+        where the variance parameters carry no information about an estimate's
+        variance, as lmerTest reports).
 
     Examples
     --------
@@ -93,25 +100,55 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     >>> round(float(satterthwaite_df(m.engine_fit)[0]), 1)
     156.6
     """
-    from .engine import _chol_solve, _solve
+    from .engine import _chol_solve, _gradient_g_sigma2, _solve
 
-    cp = fit.cross_products
+    unit_free = fit.standardised or fit  # the df do not depend on units; precision does
+    cp, structure, reml = unit_free.cross_products, unit_free.structure, unit_free.reml
+    p = cp.n_fixed
+    point = np.r_[unit_free.theta, np.sqrt(unit_free.sigma2)]
 
-    def variances(G: np.ndarray, sigma2: float) -> np.ndarray:
-        sol = _solve(cp, G / sigma2)
+    def factor_and_sigma(varpar: np.ndarray) -> tuple[np.ndarray, float]:
+        return structure.factor(varpar[:-1]), float(varpar[-1])
+
+    def gradient(varpar: np.ndarray) -> np.ndarray:
+        """Exact gradient of -2 log L (beta profiled) in (theta, sigma)."""
+        lam, sigma = factor_and_sigma(varpar)
+        T = lam @ lam.T
+        sol = _solve(cp, T)
         if sol is None:
-            return np.full(cp.n_fixed, np.nan)
-        return sigma2 * np.diag(_chol_solve(sol.A_chol, np.eye(cp.n_fixed)))
+            return np.full(varpar.shape, np.nan)
+        D, d_sigma2 = _gradient_g_sigma2(cp, sol, sigma**2, reml)
+        d_theta = 2.0 * sigma**2 * (D @ lam)[structure.rows, structure.cols]
+        return np.r_[d_theta, 2.0 * sigma * (d_sigma2 + float(np.sum(D * T)))]
 
-    grads = fit.covparm_function_gradient(variances)  # (n_params, p)
-    free = ~fit.on_boundary
-    g = grads[free]
-    acov = fit.covparm_cov[np.ix_(free, free)]
-    v = np.diag(fit.cov_beta)
-    denom = np.einsum("kp,kl,lp->p", g, acov, g)
-    # Undefined (NaN) where the covariance parameters carry no information about v.
+    def variances(varpar: np.ndarray) -> np.ndarray:
+        lam, sigma = factor_and_sigma(varpar)
+        sol = _solve(cp, lam @ lam.T)
+        if sol is None:
+            return np.full(p, np.nan)
+        return sigma**2 * np.diag(_chol_solve(sol.A_chol, np.eye(p)))
+
+    k = point.size
+    steps = 1e-4 * np.maximum(np.abs(point), 1e-2)
+    hessian = np.empty((k, k))
+    jacobian = np.empty((k, p))
+    for a in range(k):
+        up, down = point.copy(), point.copy()
+        up[a] += steps[a]
+        down[a] -= steps[a]
+        hessian[a] = (gradient(up) - gradient(down)) / (2.0 * steps[a])
+        jacobian[a] = (variances(up) - variances(down)) / (2.0 * steps[a])
+    hessian = 0.5 * (hessian + hessian.T)
+    if not np.all(np.isfinite(hessian)):
+        return np.full(p, np.nan)
+    values, vectors = np.linalg.eigh(hessian)
+    positive = values > 1e-8  # lmerTest's tolerance for its generalised inverse
+    acov = 2.0 * (vectors[:, positive] / values[positive]) @ vectors[:, positive].T
+    v = variances(point)
+    denom = np.einsum("kp,kl,lp->p", jacobian, acov, jacobian)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, 2.0 * v**2 / denom, np.nan)
+        df = np.where(denom > 0, 2.0 * v**2 / denom, np.inf)
+    return np.minimum(df, float(cp.n_obs))
 
 
 def fit_statistics(

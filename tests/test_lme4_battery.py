@@ -69,68 +69,9 @@ DF_RTOL = 1e-2
 # Measured against the fixture on the engine of the commit that added this module;
 # keys are (criterion, fit). Regenerate the reasons by running this file's checks.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("satterthwaite", "cake_temp_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of uncentred "
-        "temp (175-225)); measured: df of temp 324 against lmerTest's 51.51"
-    ),
-    ("satterthwaite", "cake_temp_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of uncentred "
-        "temp (175-225)); measured: df of temp 323.5 against lmerTest's 56.82"
-    ),
-    ("satterthwaite", "orange_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (5 trees, random slope of age"
-        " (118-1582)); measured: df of age 3175 against lmerTest's 4.025"
-    ),
-    ("satterthwaite", "orange_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (5 trees, random slope of age"
-        " (118-1582)), NaN with no message; measured: df of Intercept nan against lmerTest's "
-        "21.08"
-    ),
-    ("satterthwaite", "loblolly_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of age (3-25));"
-        " measured: df of age 102.9 against lmerTest's 30.78"
-    ),
-    ("satterthwaite", "loblolly_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of age (3-25));"
-        " measured: df of age 101.1 against lmerTest's 34.58"
-    ),
-    ("satterthwaite", "early_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of age (1-2), 3"
-        " visits per child); measured: df of trt 484 against lmerTest's 118.6"
-    ),
-    ("satterthwaite", "early_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (random slope of age (1-2), 3"
-        " visits per child); measured: df of Intercept 486.2 against lmerTest's 121.1"
-    ),
-    ("satterthwaite", "sim_unbalanced_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (one group of 2000 and 59 of "
-        "2-4, random slope), NaN with no message; measured: df of Intercept nan against "
-        "lmerTest's 8.454"
-    ),
-    ("satterthwaite", "sim_unbalanced_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (one group of 2000 and 59 of "
-        "2-4, random slope), NaN with no message; measured: df of Intercept nan against "
-        "lmerTest's 8.411"
-    ),
-    ("satterthwaite", "sim_singular_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (zero slope variance in "
-        "truth); measured: df of x 384.1 against lmerTest's 255.5"
-    ),
-    ("satterthwaite", "sim_singular_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (zero slope variance in "
-        "truth); measured: df of x 385.9 against lmerTest's 260.5"
-    ),
-    ("satterthwaite", "sim_singular_q3_un_REML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (zero slope variance in "
-        "truth), q = 3; measured: df of z 416.5 against lmerTest's 35.41"
-    ),
     ("estimates", "sim_singular_q3_un_ML"): (
         "issue 9: estimates off the optimum on a singular (boundary) fit (zero slope variance"
         " in truth), q = 3; measured: tau[x,z] off by 0.000107 relative"
-    ),
-    ("satterthwaite", "sim_singular_q3_un_ML"): (
-        "issue 9: Satterthwaite df on a singular (boundary) fit (zero slope variance in "
-        "truth), q = 3; measured: df of z 395.9 against lmerTest's 36.52"
     ),
     ("deviance", "sim_scaled_1000_un_REML"): (
         "issue 9: wrong optimum on an uncentred predictor around 1000 +- 1 (random slope, "
@@ -164,14 +105,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("satterthwaite", "sim_scaled_1000_un_ML"): (
         "issue 9: Satterthwaite df on an uncentred predictor around 1000 +- 1 (random slope, "
         "UN), NaN with no message; measured: df of Intercept nan against lmerTest's 72.05"
-    ),
-    ("satterthwaite", "sim_scaled_50k_un_REML"): (
-        "issue 9: Satterthwaite df on a predictor around 50000 +- 15000 (random slope, UN), "
-        "NaN with no message; measured: df of Intercept nan against lmerTest's 73.61"
-    ),
-    ("satterthwaite", "sim_scaled_50k_un_ML"): (
-        "issue 9: Satterthwaite df on a predictor around 50000 +- 15000 (random slope, UN), "
-        "NaN with no message; measured: df of Intercept nan against lmerTest's 74.46"
     ),
 }
 
