@@ -36,6 +36,7 @@ __all__ = [
     "Design",
     "ModelInputError",
     "build_design",
+    "category_references",
     "formula_variables",
     "varies_within_groups",
 ]
@@ -150,6 +151,50 @@ def formula_variables(formula: str) -> list[str]:
                 if isinstance(node, ast.Name) and node.id not in known:
                     names.append(node.id)
     return list(dict.fromkeys(names))
+
+
+def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
+    """The text and categorical columns of a formula, with the level patsy takes as reference.
+
+    Patsy codes such a column with treatment contrasts against its first level: the
+    first category of a pandas categorical, else the first in sorted order. Other
+    programs order levels their own way (R alphabetically, SAS puts the reference
+    last), so code written for them must name it.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The data the model is fitted to.
+    formula : str
+        The model's patsy formula.
+
+    Returns
+    -------
+    dict of str to str
+        Column name to reference level, for the formula's non-numeric columns.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2.0], "g": pd.Categorical(["b", "a"], ["b", "a"])})
+    >>> category_references(df, "y ~ g")
+    {'g': 'b'}
+    """
+    references: dict[str, str] = {}
+    for name in formula_variables(formula):
+        if name not in data.columns or isinstance(data[name], pd.DataFrame):
+            continue
+        column = data[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            if len(column.cat.categories):
+                references[name] = str(column.cat.categories[0])
+        elif pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            levels = column.dropna().unique()
+            if len(levels):
+                try:
+                    references[name] = str(sorted(levels)[0])
+                except TypeError:  # mixed types: patsy would refuse them anyway
+                    continue
+    return references
 
 
 def _as_plain_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import Design, build_design
+from .design import Design, build_design, category_references
 from .engine import CovarianceStructure, CrossProducts, EngineFit, fit_mixed_model
 from .inference import between_within_df, fit_statistics, satterthwaite_df
 from .survey_weights import SurveyWeights
@@ -105,6 +105,7 @@ class HLMResult:
     label: str = ""
     centering: dict[str, str] = field(default_factory=dict)
     survey_weights: SurveyWeights | None = None
+    categories: dict[str, str] = field(default_factory=dict)
 
     @property
     def weighted(self) -> bool:
@@ -414,6 +415,7 @@ class HLMResult:
                 self.covariance_structure,
                 self.survey_weights,
                 language,
+                categories=self.categories,
             )
         return model_code(
             self.formula,
@@ -422,6 +424,7 @@ class HLMResult:
             self.method,
             self.covariance_structure,
             language,
+            categories=self.categories,
         )
 
     def summary(self) -> str:
@@ -465,6 +468,7 @@ class OLSResult:
     statsmodels_result: Any = field(repr=False)
     label: str = ""
     column_scale: np.ndarray | None = field(default=None, repr=False)
+    categories: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_obs(self) -> int:
@@ -517,7 +521,7 @@ class OLSResult:
         """The same OLS model in SAS PROC REG, R and Python."""
         from .syntax import ols_code
 
-        return ols_code(self.formula, language)
+        return ols_code(self.formula, language, categories=self.categories)
 
     def _repr_html_(self) -> str:
         from .tables import ols_html_report
@@ -603,7 +607,12 @@ def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResul
     scale = np.sqrt(np.mean(design.X**2, axis=0))
     result = sm.OLS(design.y, design.X / scale).fit()
     return OLSResult(
-        formula, design, result, label=str(data.attrs.get("label", "")), column_scale=scale
+        formula,
+        design,
+        result,
+        label=str(data.attrs.get("label", "")),
+        column_scale=scale,
+        categories=category_references(data, formula),
     )
 
 
@@ -737,4 +746,5 @@ def fit_hlm(
         label=str(data.attrs.get("label", "")),
         centering=dict(data.attrs.get("centering", {})),
         survey_weights=survey,
+        categories=category_references(data, formula),
     )

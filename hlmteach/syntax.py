@@ -8,8 +8,8 @@ fits it in each of those tools.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .survey_weights import SurveyWeights
 from .validation import ModelInputError
@@ -122,12 +122,27 @@ class SASTerms:
         New SAS variables for transformed columns (``np.log(size)``), to compute first.
     intercept : bool
         Whether the model has an intercept (SAS's ``noint`` otherwise).
+    references : dict of str to str
+        The reference level of each category, as the Python fit uses it
+        (``""``: the first level in sorted order).
     """
 
     model: str
     classes: list[str]
     derived: dict[str, str]
     intercept: bool
+    references: dict[str, str] = field(default_factory=dict)
+
+    def class_names(self, *first: str) -> str:
+        """The CLASS statement's variables, each with the Python fit's reference level.
+
+        SAS puts the last level last by default; ``REF=`` makes it the same baseline.
+        """
+        names = list(first)
+        for name in self.classes:
+            level = self.references.get(name, "")
+            names.append(f"{name}(ref='{level}')" if level else f"{name}(ref=first)")
+        return " ".join(names)
 
     def data_step(self, data_name: str) -> str:
         """A DATA step computing the derived variables, or an empty string."""
@@ -143,12 +158,27 @@ class SASTerms:
 _SAS_FUNCTIONS = {"np.log": "log", "np.exp": "exp", "np.sqrt": "sqrt", "np.abs": "abs"}
 
 
-def _sas_factor(code: str, classes: list[str], derived: dict[str, str]) -> str:
+_TREATMENT = re.compile(r"Treatment\((?:reference\s*=\s*)?['\"]([^'\"]*)['\"]\)")
+
+
+def _sas_factor(
+    code: str,
+    classes: list[str],
+    derived: dict[str, str],
+    references: dict[str, str],
+    categories: Mapping[str, str],
+) -> str:
     categorical = re.fullmatch(r"C\(\s*(\w+)\s*(,.*)?\)", code)
     if categorical:
-        classes.append(categorical.group(1))
-        return categorical.group(1)
+        name = categorical.group(1)
+        classes.append(name)
+        explicit = _TREATMENT.search(categorical.group(2) or "")
+        references[name] = explicit.group(1) if explicit else categories.get(name, "")
+        return name
     if re.fullmatch(r"\w+", code):
+        if code in categories:  # a text or categorical column: patsy treats it as categories
+            classes.append(code)
+            references[code] = categories[code]
         return code
     name = re.sub(r"\W+", "_", code).strip("_")
     expression = code
@@ -158,7 +188,7 @@ def _sas_factor(code: str, classes: list[str], derived: dict[str, str]) -> str:
     return name
 
 
-def _r_formula(rhs: str) -> str:
+def _r_formula(rhs: str, categories: Mapping[str, str] | None = None) -> str:
     """Patsy spellings that R writes otherwise.
 
     ``C(x)`` is ``factor(x)``, ``C(x, Treatment('a'))`` is
@@ -174,10 +204,18 @@ def _r_formula(rhs: str) -> str:
         r"relevel(factor(\1), ref = \2)",
         rhs,
     )
+    for name, level in (categories or {}).items():
+        # A text column is a factor in R too, but R orders its levels alphabetically.
+        if level:
+            rhs = re.sub(
+                rf"(?<![\w.(]){re.escape(name)}(?![\w(])",
+                f"relevel(factor({name}), ref = '{level}')",
+                rhs,
+            )
     return re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs))
 
 
-def sas_model_terms(formula: str) -> SASTerms:
+def sas_model_terms(formula: str, categories: Mapping[str, str] | None = None) -> SASTerms:
     """Translate a formula's right-hand side into SAS MODEL-statement effects.
 
     Patsy's ``a*b`` means ``a + b + a:b``; in SAS ``a*b`` is the interaction
@@ -187,6 +225,9 @@ def sas_model_terms(formula: str) -> SASTerms:
     ----------
     formula : str
         A patsy formula.
+    categories : mapping of str to str, optional
+        Columns of the data that hold categories (text or pandas categoricals), with
+        the reference level the Python fit uses for each.
 
     Returns
     -------
@@ -204,14 +245,21 @@ def sas_model_terms(formula: str) -> SASTerms:
     desc = patsy.ModelDesc.from_formula(formula)
     classes: list[str] = []
     derived: dict[str, str] = {}
+    references: dict[str, str] = {}
+    categories = dict(categories or {})
     effects: list[str] = []
     intercept = False
     for term in desc.rhs_termlist:
         if not term.factors:
             intercept = True
             continue
-        effects.append("*".join(_sas_factor(f.name(), classes, derived) for f in term.factors))
-    return SASTerms(" ".join(effects), list(dict.fromkeys(classes)), derived, intercept)
+        effects.append(
+            "*".join(
+                _sas_factor(f.name(), classes, derived, references, categories)
+                for f in term.factors
+            )
+        )
+    return SASTerms(" ".join(effects), list(dict.fromkeys(classes)), derived, intercept, references)
 
 
 def _in_language(code: dict[str, str], language: str) -> str:
@@ -232,6 +280,7 @@ def model_code(
     covariance: str = "un",
     language: str = "all",
     data_name: str = "data",
+    categories: Mapping[str, str] | None = None,
 ) -> str:
     """The code that fits the same model in SAS PROC MIXED, R lme4 and Python.
 
@@ -251,6 +300,10 @@ def model_code(
         Which code to return.
     data_name : str
         The name of the data set in the code.
+    categories : mapping of str to str, optional
+        Text or categorical columns of the data, with the reference level the Python
+        fit uses; they go into SAS's CLASS statement with ``REF=`` and into R as factors
+        with the same reference level.
 
     Returns
     -------
@@ -266,14 +319,14 @@ def model_code(
     outcome, rhs = (s.strip() for s in formula.split("~", 1))
     terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
     random = list(random)
-    sas_terms = sas_model_terms(formula)
+    sas_terms = sas_model_terms(formula, categories)
     sas_method = "" if method == "REML" else " method=ml"
     sas_type = (" type=un" if covariance == "un" else " type=vc") if random else ""
     sas_options = ["solution", "ddfm=bw", *([] if sas_terms.intercept else ["noint"])]
     sas = (
         sas_terms.data_step(data_name)
         + f"proc mixed data={data_name} covtest noclprint{sas_method};\n"
-        f"  class {' '.join([group, *sas_terms.classes])};\n"
+        f"  class {sas_terms.class_names(group)};\n"
         f"  model {outcome} = {sas_terms.model}{' ' if sas_terms.model else ''}"
         f"/ {' '.join(sas_options)};\n"
         f"  random {' '.join(['intercept', *random])} / subject={group}{sas_type} solution;\n"
@@ -281,7 +334,7 @@ def model_code(
     )
     bar = "|" if covariance == "un" or not random else "||"
     r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
-    r_fixed = _r_formula(" + ".join(terms)) if terms else "1"
+    r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
     r = (
         "library(lmerTest)\n"
         f"fit <- lmer({outcome} ~ {r_fixed} + {r_random}, data = {data_name}, "
@@ -314,7 +367,12 @@ def model_code(
     return _in_language(chosen, language)
 
 
-def ols_code(formula: str, language: str = "all", data_name: str = "data") -> str:
+def ols_code(
+    formula: str,
+    language: str = "all",
+    data_name: str = "data",
+    categories: Mapping[str, str] | None = None,
+) -> str:
     """The code that fits an OLS model in SAS PROC REG, R and Python.
 
     Parameters
@@ -325,6 +383,9 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
         Which code to return.
     data_name : str
         The name of the data set in the code.
+    categories : mapping of str to str, optional
+        Text or categorical columns with their reference levels, as in
+        :func:`model_code`.
 
     Returns
     -------
@@ -338,11 +399,11 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
     run;
     """
     outcome = formula.split("~", 1)[0].strip()
-    sas_terms = sas_model_terms(formula)
+    sas_terms = sas_model_terms(formula, categories)
     if sas_terms.classes or "*" in sas_terms.model or not sas_terms.intercept:
         # PROC REG takes numeric columns only: categories and products need PROC GLM.
         options = " / solution" + ("" if sas_terms.intercept else " noint")
-        classes = f"  class {' '.join(sas_terms.classes)};\n" if sas_terms.classes else ""
+        classes = f"  class {sas_terms.class_names()};\n" if sas_terms.classes else ""
         sas = (
             f"{sas_terms.data_step(data_name)}proc glm data={data_name};\n{classes}"
             f"  model {outcome} = {sas_terms.model}{options};\nrun;"
@@ -354,7 +415,7 @@ def ols_code(formula: str, language: str = "all", data_name: str = "data") -> st
         )
     chosen = {
         "sas": sas,
-        "r": f"fit <- lm({_r_formula(formula)}, data = {data_name})\nsummary(fit)",
+        "r": f"fit <- lm({_r_formula(formula, categories)}, data = {data_name})\nsummary(fit)",
         "python": (
             "import hlmteach as hlm\n"
             f"fit = hlm.fit_ols({data_name}, {formula!r})\n"
@@ -400,6 +461,7 @@ def weighted_model_code(
     survey: SurveyWeights,
     language: str = "all",
     data_name: str = "data",
+    categories: Mapping[str, str] | None = None,
 ) -> str:
     """The code that fits the same survey-weighted model in Stata, R WeMix, SAS and Python.
 
@@ -426,6 +488,9 @@ def weighted_model_code(
         Which code to return.
     data_name : str
         The name of the data set in the code.
+    categories : mapping of str to str, optional
+        Text or categorical columns with their reference levels, as in
+        :func:`model_code`.
 
     Returns
     -------
@@ -442,7 +507,7 @@ def weighted_model_code(
     outcome, rhs = (s.strip() for s in formula.split("~", 1))
     terms = [t.strip() for t in rhs.split("+") if t.strip() not in ("", "1")]
     random = list(random)
-    sas_terms = sas_model_terms(formula)
+    sas_terms = sas_model_terms(formula, categories)
     steps = _conditional_weight_steps(survey, group)
     school = survey.group_weights or "w_school"
     ones = {"r": "", "sas": "", "stata": ""}
@@ -474,7 +539,17 @@ def weighted_model_code(
         f"{' '.join(stata_options)} mle"
     )
     if sas_terms.classes:
-        stata = "* Stata's factor variables need numeric codes: encode text first.\n" + stata
+        bases = ", ".join(
+            f"{name} = '{sas_terms.references[name]}'"
+            for name in sas_terms.classes
+            if sas_terms.references.get(name)
+        )
+        stata = (
+            "* Stata's factor variables need numeric codes: encode text first"
+            + (f", and make these the base levels (ib#.): {bases}" if bases else "")
+            + ".\n"
+            + stata
+        )
 
     # R and SAS compute a rescaled weight themselves.
     r_scale = sas_scale = ""
@@ -499,7 +574,7 @@ def weighted_model_code(
     r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
     if bar == "||":  # WeMix reads uncorrelated slopes as separate terms
         r_random = f"(1 | {group}) + " + " + ".join(f"(0 + {t} | {group})" for t in random)
-    r_fixed = _r_formula(" + ".join(terms)) if terms else "1"
+    r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
     r = (
         "library(WeMix)\n"
         f"{ones['r']}{steps['r']}{r_scale}"
@@ -513,7 +588,7 @@ def weighted_model_code(
         f"data {data_name};\n  set {data_name};\n{ones['sas']}{steps['sas']}run;\n\n"
         f"{sas_terms.data_step(data_name)}{sas_scale}"
         f"proc glimmix data={data_name} method=quadrature empirical=classical;\n"
-        f"  class {' '.join([group, *sas_terms.classes])};\n"
+        f"  class {sas_terms.class_names(group)};\n"
         f"  model {outcome} = {sas_terms.model} / solution obsweight={sas_w};\n"
         f"  random {' '.join(['intercept', *random])} / subject={group} weight={school}"
         f"{sas_type};\nrun;"

@@ -239,8 +239,26 @@ def test_interaction_code_is_spelled_out_for_sas(hsb):
 
 def test_categories_go_to_the_sas_class_statement(hsb):
     fit = hlm.fit_hlm(hsb, "mathach ~ ses + C(sector)", group="school")
-    assert "class school sector;" in fit.code("sas")
+    # SAS takes the last level as reference by default; patsy the first.
+    assert "class school sector(ref=first);" in fit.code("sas")
     assert "factor(sector)" in fit.code("r")
+
+
+def test_text_and_categorical_columns_keep_their_reference_level_in_every_language(hsb):
+    data = hsb.assign(
+        kind=np.where(hsb["sector"] == 1, "catholic", "public"),
+        size=pd.Categorical(np.where(hsb["ses"] > 0, "large", "small"), ["small", "large"]),
+    )
+    fit = hlm.fit_hlm(data, "mathach ~ ses + kind + size", group="school")
+    assert "size[T.large]" in fit.fixed.index  # patsy's baseline: the first category
+    sas, r = fit.code("sas"), fit.code("r")
+    assert "class school kind(ref='catholic') size(ref='small');" in sas
+    assert "relevel(factor(kind), ref = 'catholic')" in r
+    assert "relevel(factor(size), ref = 'small')" in r
+    ols = hlm.fit_ols(data, "mathach ~ kind")
+    assert "class kind(ref='catholic');" in ols.code("sas")
+    explicit = hlm.fit_hlm(data, "mathach ~ C(kind, Treatment('public'))", group="school")
+    assert "kind(ref='public')" in explicit.code("sas")
 
 
 def test_no_intercept_and_transformations_in_sas(hsb):
