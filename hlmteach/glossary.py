@@ -118,7 +118,7 @@ _ROWS: tuple[tuple[str, ...], ...] = (
         "WEIGHT=w_j, with EMPIRICAL=CLASSICAL",
         "level-1 and level-2 weighting variables (HLM normalises them, a related but different "
         "model)",
-        "none in lme4: WeMix::mix(..., weights = c(\"w_ij\", \"w_j\"))",
+        'none in lme4: WeMix::mix(..., weights = c("w_ij", "w_j"))',
         "not provided (MixedLM has no weights)",
         "fit.weighted",
     ),
