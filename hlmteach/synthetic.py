@@ -100,6 +100,8 @@ import pandas as pd
 
 from .data import (
     COUNTRIES,
+    DESIGN_WEIGHTS,
+    OPTIONAL_DESIGN_WEIGHTS,
     PARENT_EDUCATION_LEVELS,
     PLAUSIBLE_VALUES,
     SYNTHETIC_LABEL,
@@ -149,19 +151,13 @@ _RAW_WEIGHTS = (
     "wgtadj3",
 )
 
-#: Tidy weight columns (from :func:`~hlmteach.data.tidy_timss`) written with WEIGHT_DECIMALS.
+#: Tidy weight columns (from :func:`~hlmteach.data.tidy_timss`) written with WEIGHT_DECIMALS:
+#: the kept IEA weights and factors, and the two that tidy_timss derives.
 _TIDY_WEIGHTS = (
-    "total_weight",
-    "house_weight",
-    "senate_weight",
+    *DESIGN_WEIGHTS.values(),
+    *OPTIONAL_DESIGN_WEIGHTS.values(),
     "school_weight",
     "within_school_weight",
-    "wgtfac1",
-    "wgtadj1",
-    "wgtfac2",
-    "wgtadj2",
-    "wgtfac3",
-    "wgtadj3",
 )
 
 
