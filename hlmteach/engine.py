@@ -20,6 +20,7 @@ and data frames into arrays and the answer into a result object.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
@@ -721,6 +722,30 @@ def full_deviance_gradient(
     return np.r_[grad_g, d_sigma2]
 
 
+def _central_differences(
+    function: Callable[[np.ndarray], np.ndarray],
+    point: np.ndarray,
+    indices: np.ndarray,
+    steps: np.ndarray,
+) -> np.ndarray:
+    """Row a: the central difference of ``function`` along ``point[indices[a]]``, step ``steps[a]``.
+
+    Examples
+    --------
+    >>> rows = _central_differences(lambda x: x**2, np.array([1.0, 3.0]), np.array([1]),
+    ...                             np.array([1e-3]))
+    >>> rows.round(6).tolist()
+    [[0.0, 6.0]]
+    """
+    rows = []
+    for k, h in zip(indices, steps, strict=True):
+        up, down = point.copy(), point.copy()
+        up[k] += h
+        down[k] -= h
+        rows.append((np.asarray(function(up)) - np.asarray(function(down))) / (2.0 * h))
+    return np.array(rows)
+
+
 def _observed_information(
     params: np.ndarray,
     free: np.ndarray,
@@ -733,17 +758,11 @@ def _observed_information(
     Central differences of the exact gradient.
     """
     idx = np.flatnonzero(free)
-    H = np.zeros((idx.size, idx.size))
-    for a, k in enumerate(idx):
-        # Relative steps, with a floor in the data's own units (sigma2), not an absolute one.
-        h = 1e-5 * max(abs(params[k]), 1e-3 * params[-1])
-        up, down = params.copy(), params.copy()
-        up[k] += h
-        down[k] -= h
-        H[a] = (
-            full_deviance_gradient(up, cp, structure, reml)[idx]
-            - full_deviance_gradient(down, cp, structure, reml)[idx]
-        ) / (2.0 * h)
+    # Relative steps, with a floor in the data's own units (sigma2), not an absolute one.
+    steps = 1e-5 * np.maximum(np.abs(params[idx]), 1e-3 * params[-1])
+    H = _central_differences(
+        lambda p: full_deviance_gradient(p, cp, structure, reml)[idx], params, idx, steps
+    ).reshape(idx.size, idx.size)
     return 0.5 * (H + H.T)
 
 
@@ -848,21 +867,11 @@ def _newton_gain(
     idx = np.flatnonzero(free)
     if idx.size == 0:
         return 0.0
-    H = np.empty((idx.size, idx.size))
-    for a, k in enumerate(idx):
-        h = 1e-5 * max(abs(theta[k]), 1e-2)
-        up, down = theta.copy(), theta.copy()
-        up[k] += h
-        down[k] -= h
-        if structure.on_diagonal[k] and down[k] < 0:
-            down[k] = theta[k]
-            h_down = 0.0
-        else:
-            h_down = h
-        H[a] = (
-            deviance_and_gradient(up, cp, structure, reml)[1][idx]
-            - deviance_and_gradient(down, cp, structure, reml)[1][idx]
-        ) / (h + h_down)
+    # The criterion is even in each column of Lambda, so a step below zero is valid.
+    steps = 1e-5 * np.maximum(np.abs(theta[idx]), 1e-2)
+    H = _central_differences(
+        lambda t: deviance_and_gradient(t, cp, structure, reml)[1][idx], theta, idx, steps
+    ).reshape(idx.size, idx.size)
     H = 0.5 * (H + H.T)
     try:
         chol = np.linalg.cholesky(H)

@@ -100,7 +100,7 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     >>> round(float(satterthwaite_df(m.engine_fit)[0]), 1)
     156.6
     """
-    from .engine import _chol_solve, _gradient_g_sigma2, _solve
+    from .engine import _central_differences, _chol_solve, _gradient_g_sigma2, _solve
 
     unit_free = fit.standardised or fit  # the df do not depend on units; precision does
     cp, structure, reml = unit_free.cross_products, unit_free.structure, unit_free.reml
@@ -128,16 +128,10 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
             return np.full(p, np.nan)
         return sigma**2 * np.diag(_chol_solve(sol.A_chol, np.eye(p)))
 
-    k = point.size
+    every = np.arange(point.size)
     steps = 1e-4 * np.maximum(np.abs(point), 1e-2)
-    hessian = np.empty((k, k))
-    jacobian = np.empty((k, p))
-    for a in range(k):
-        up, down = point.copy(), point.copy()
-        up[a] += steps[a]
-        down[a] -= steps[a]
-        hessian[a] = (gradient(up) - gradient(down)) / (2.0 * steps[a])
-        jacobian[a] = (variances(up) - variances(down)) / (2.0 * steps[a])
+    hessian = _central_differences(gradient, point, every, steps)
+    jacobian = _central_differences(variances, point, every, steps)
     hessian = 0.5 * (hessian + hessian.T)
     if not np.all(np.isfinite(hessian)):
         return np.full(p, np.nan)
