@@ -18,7 +18,8 @@ student copy keeps every explanation, figure call and self-check, and removes:
   dropped;
 - in a notebook with such sections (the practice notebook), the Summary, which
   lists the answers: learners are asked to write their own;
-- the test markers (``# NBVAL_CHECK_OUTPUT``), which are no business of learners.
+- the test markers (nbval's ``nbval-*`` cell tags, and any ``# NBVAL_...`` comment),
+  which are no business of learners.
 
 The copy is a folder ``TARGET/notebooks`` with a short ``README.md``; the data
 load from the installed ``hlmteach`` package, so nothing else is needed.
@@ -89,6 +90,11 @@ def _strip_code(cell: nbformat.NotebookNode, in_check: bool) -> None:
     cell.outputs = []
     cell.execution_count = None
     cell.metadata.pop("execution", None)
+    tags = [t for t in cell.metadata.get("tags", []) if not t.startswith("nbval-")]
+    if tags:
+        cell.metadata["tags"] = tags
+    else:
+        cell.metadata.pop("tags", None)
     source = MARKER.sub("", cell.source)
     cell.source = without_calls(source, "compare") if in_check else source
 

@@ -76,5 +76,14 @@ def test_every_notebook_is_listed_in_the_course_map():
 def test_key_tables_are_compared_by_nbval():
     for path in NOTEBOOKS:
         if path.name.startswith(("02_", "03_", "04_", "05_", "07_")):
-            sources = [_source(c) for c in _load(path)["cells"] if c["cell_type"] == "code"]
-            assert any("# NBVAL_CHECK_OUTPUT" in s for s in sources), path.name
+            cells = [c for c in _load(path)["cells"] if c["cell_type"] == "code"]
+            assert any("nbval-check-output" in c["metadata"].get("tags", []) for c in cells), (
+                path.name
+            )
+
+
+def test_no_test_markers_in_what_learners_read():
+    """nbval's markers are cell tags, never ``# NBVAL_...`` comments in the code shown."""
+    for path in NOTEBOOKS:
+        for cell in _load(path)["cells"]:
+            assert "NBVAL_" not in _source(cell), path.name

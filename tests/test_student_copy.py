@@ -89,6 +89,7 @@ def test_no_outputs_solutions_or_test_markers(copy, name):
         source = "".join(cell["source"])
         assert "<summary>Solution" not in source
         assert "NBVAL" not in source
+        assert not any(t.startswith("nbval-") for t in cell["metadata"].get("tags", []))
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None
     assert any("hlm.check(" in "".join(c["source"]) for c in notebook["cells"]) or name[:2] in (
