@@ -1,6 +1,7 @@
 """Give every course notebook its frame: a Binder link, a shut-down note and slide metadata.
 
-Usage: ``python scripts/course_frame.py [--check]`` (``make frame``).
+Usage: ``python scripts/course_frame.py [--check] [NOTEBOOK ...]`` (``make frame``): with
+no notebook named, every course notebook.
 
 The frame is the same for every notebook, so it is written by this script rather
 than by hand:
@@ -128,11 +129,12 @@ def course_notebooks() -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """Frame every notebook (or, with ``--check``, report the ones whose frame is stale)."""
+    """Frame the notebooks named in ``argv`` (default: all); ``--check`` reports stale ones."""
     check = "--check" in argv
+    named = [Path(a).resolve() for a in argv if a != "--check"]
     tag = release_tag()
     stale = []
-    for path in course_notebooks():
+    for path in named or course_notebooks():
         before = path.read_text(encoding="utf-8")
         notebook = framed(nbformat.reads(before, as_version=4), path.name, tag)
         after = nbformat.writes(notebook) + "\n"
