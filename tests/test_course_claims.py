@@ -9,30 +9,14 @@ a sentence fails the suite.
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from prose import says
 
 import hlmteach as hlm
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PVS = [f"math{k}" for k in range(1, 6)]
-
-
-def prose(name: str) -> str:
-    cells = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))["cells"]
-    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    return re.sub(r"\s+", " ", text)
-
-
-def says(name: str, *phrases: str) -> None:
-    text = prose(name)
-    for phrase in phrases:
-        assert re.sub(r"\s+", " ", phrase) in text, f"{name} no longer says: {phrase!r}"
 
 
 @pytest.fixture(scope="module")
