@@ -63,6 +63,15 @@ _POOLED_COLUMNS = [
 ]
 
 
+#: The columns of the pooled covariance parameters that the reports print: no df, t or p,
+#: because a Wald test of a variance (near its boundary at zero) is not to be trusted.
+_COVARIANCE_COLUMNS = ["estimate", "se", "fmi", "n_boundary"]
+_COVARIANCE_NOTE = (
+    "(no t or p: test a variance with a likelihood-ratio test, hlmteach.variance_tests; "
+    "the table .covariance keeps the Wald columns)"
+)
+
+
 def rubin_pool(
     estimates: np.ndarray | Sequence[Sequence[float]],
     variances: np.ndarray | Sequence[Sequence[float]],
@@ -90,8 +99,9 @@ def rubin_pool(
         One row per parameter with columns ``estimate`` (Q̄), ``se`` (√T),
         ``df`` (Barnard–Rubin), ``t`` and two-sided ``p``; ``within`` (Ū),
         ``between`` (B), ``total`` (T = Ū + (1 + 1/M) B), ``riv`` (relative
-        increase in variance, (1 + 1/M) B / Ū), ``lambda`` (share of the total
-        variance due to the missing information, (1 + 1/M) B / T), ``fmi``
+        increase in variance, (1 + 1/M) B / Ū), ``lambda`` (ω in the course, so
+        that λ stays the reliability: the share of the total variance due to the
+        missing information, (1 + 1/M) B / T; mice calls it ``lambda``), ``fmi``
         (fraction of missing information, (riv + 2/(df + 3)) / (riv + 1)) and
         ``df_complete``. ``attrs["m"]`` holds M.
 
@@ -104,12 +114,12 @@ def rubin_pool(
 
     Notes
     -----
-    With ``λ = (1 + 1/M) B / T``, the Barnard–Rubin df are
-    ``1 / (1/ν_old + 1/ν_obs)`` with ``ν_old = (M - 1) / λ²`` (Rubin 1987) and
-    ``ν_obs = (ν_com + 1) / (ν_com + 3) · ν_com · (1 - λ)``; with
+    With ``ω = (1 + 1/M) B / T`` (column ``lambda``), the Barnard–Rubin df are
+    ``1 / (1/ν_old + 1/ν_obs)`` with ``ν_old = (M - 1) / ω²`` (Rubin 1987) and
+    ``ν_obs = (ν_com + 1) / (ν_com + 3) · ν_com · (1 - ω)``; with
     ``ν_com = ∞`` they are ``ν_old``, and with ``B = 0`` they are ``ν_obs``.
     This is ``mice::pool.scalar(Q, U, n, k)`` with ``n - k = ν_com`` (mice
-    replaces λ below 1e-4 by 1e-4; the exact formula does not).
+    replaces ω below 1e-4 by 1e-4; the exact formula does not).
 
     Examples
     --------
@@ -119,7 +129,7 @@ def rubin_pool(
     >>> table = rubin_pool([[1.0], [3.0]], [[1.0], [1.0]], df_complete=np.inf)
     >>> table[["estimate", "se", "total", "riv", "lambda"]].round(4).iloc[0].tolist()
     [2.0, 2.0, 4.0, 3.0, 0.75]
-    >>> round(float(table["df"].iloc[0]), 4)  # (M - 1) / lambda**2 = 16 / 9
+    >>> round(float(table["df"].iloc[0]), 4)  # (M - 1) / omega**2 = 16 / 9
     1.7778
     >>> rubin_pool([[1.0], [3.0]], [[1.0], [-3.0]])
     Traceback (most recent call last):
@@ -500,9 +510,9 @@ class PooledResult:
         parts = [*self._header(), *self.warnings, "", "Pooled fixed effects"]
         parts.append(self.fixed[cols].to_string(float_format=lambda v: f"{v:.5g}"))
         if self.model == "hlm":
-            parts += ["", "Pooled covariance parameters"]
+            parts += ["", "Pooled covariance parameters", _COVARIANCE_NOTE]
             parts.append(
-                self.covariance[[*cols, "n_boundary"]].to_string(float_format=lambda v: f"{v:.5g}")
+                self.covariance[_COVARIANCE_COLUMNS].to_string(float_format=lambda v: f"{v:.5g}")
             )
         return "\n".join(parts)
 
@@ -520,9 +530,14 @@ class PooledResult:
             border=0, formatters={c: fmt[c].format for c in cols}
         )
         if self.model == "hlm":
-            body += "<h4>Pooled covariance parameters</h4>" + self.covariance[
-                [*cols, "n_boundary"]
-            ].to_html(border=0, formatters={c: fmt[c].format for c in cols})
+            shown = [c for c in _COVARIANCE_COLUMNS if c in fmt]
+            body += (
+                "<h4>Pooled covariance parameters</h4>"
+                f"<p>{html.escape(_COVARIANCE_NOTE)}</p>"
+                + self.covariance[_COVARIANCE_COLUMNS].to_html(
+                    border=0, formatters={c: fmt[c].format for c in shown}
+                )
+            )
         return f"<div class='hlmteach-result'><p>{header}</p>{notes}{body}</div>"
 
 

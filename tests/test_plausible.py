@@ -227,3 +227,21 @@ def test_anova_table_accepts_pooled_results():
     pooled = hlm.fit_plausible_values(hlm.load_timss(), "{pv} ~ 1", group="school", by="country")
     table = hlm.tables.anova_table(pooled)
     assert "ICC" in table.index and "-2 Res Log Likelihood" not in table.index
+
+
+def test_reports_print_no_wald_t_or_p_for_variances(hsb_pv):
+    """Review B6: the pooled report tests fixed effects, not variances (notebook 10)."""
+    pooled = fit_plausible_values(hsb_pv, "~ cses", PVS, group="school", random=["cses"])
+    text = pooled.summary()
+    fixed_part, covariance_part = text.split("Pooled covariance parameters")
+    assert ["estimate", "se", "df", "t", "p", "fmi"] in [
+        line.split() for line in fixed_part.splitlines()
+    ]
+    header = covariance_part.splitlines()[2].split()
+    assert header == ["estimate", "se", "fmi", "n_boundary"]
+    assert "likelihood-ratio test" in covariance_part
+    html_part = pooled._repr_html_().split("Pooled covariance parameters")[1]
+    assert "<th>t</th>" not in html_part and "<th>p</th>" not in html_part
+    assert "<th>fmi</th>" in html_part
+    # the table itself keeps the Wald columns for whoever wants them
+    assert {"t", "p", "df"} <= set(pooled.covariance.columns)
