@@ -14,7 +14,8 @@ import builtins
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,14 @@ def varies_within_groups(values: np.ndarray, group_codes: np.ndarray) -> np.ndar
 _PYTHON_NAMES = set(dir(builtins)) | {"np", "numpy"}
 
 
+@lru_cache(maxsize=512)
+def _model_desc(formula: str) -> Any:
+    """Patsy's parse of a formula (terms and factors), kept: a fit reads it several times."""
+    from patsy import ModelDesc
+
+    return ModelDesc.from_formula(formula)
+
+
 def formula_variables(formula: str) -> list[str]:
     """The data columns a patsy formula refers to.
 
@@ -133,11 +142,15 @@ def formula_variables(formula: str) -> list[str]:
     >>> formula_variables("math ~ college + np.log(size) + C(boy)")
     ['math', 'college', 'size', 'boy']
     """
+    return list(_formula_variables(formula))
+
+
+@lru_cache(maxsize=512)
+def _formula_variables(formula: str) -> tuple[str, ...]:
     import patsy.builtins
-    from patsy import ModelDesc
 
     known = _PYTHON_NAMES | set(patsy.builtins.__all__)
-    desc = ModelDesc.from_formula(formula)
+    desc = _model_desc(formula)
     names: list[str] = []
     for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
         for factor in term.factors:
@@ -150,7 +163,7 @@ def formula_variables(formula: str) -> list[str]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and node.id not in known:
                     names.append(node.id)
-    return list(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names))
 
 
 def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
@@ -222,17 +235,88 @@ def _check_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
 
 def _factor_variables(formula: str) -> tuple[set[str], set[str]]:
     """Right-hand-side variables used as numbers, and those used only inside ``C(...)``."""
-    import patsy
+    as_number, as_category = _factor_variable_sets(formula)
+    return set(as_number), set(as_category)
 
-    desc = patsy.ModelDesc.from_formula(formula)
+
+@lru_cache(maxsize=512)
+def _factor_variable_sets(formula: str) -> tuple[frozenset[str], frozenset[str]]:
     as_number: set[str] = set()
     as_category: set[str] = set()
-    for term in desc.rhs_termlist:
+    for term in _model_desc(formula).rhs_termlist:
         for factor in term.factors:
             code = factor.name()
             names = set(formula_variables(f"_ ~ {code}")[1:])
             (as_category if code.startswith("C(") else as_number).update(names)
-    return as_number, as_category - as_number
+    return frozenset(as_number), frozenset(as_category - as_number)
+
+
+def _numeric_column(frame: pd.DataFrame, name: str) -> np.ndarray | None:
+    """Column ``name`` as floats when patsy would read it as one number (int or float)."""
+    if not name.isidentifier() or name not in frame.columns:
+        return None
+    column = frame[name]
+    if not isinstance(column, pd.Series) or column.dtype.kind not in "iuf":
+        return None
+    return column.to_numpy(dtype=float)
+
+
+def _numeric_matrix(
+    terms: Sequence[Any], frame: pd.DataFrame
+) -> tuple[np.ndarray, list[str]] | None:
+    """The design of ``terms`` when every factor is a plain numeric column, else None.
+
+    This is patsy's matrix, built without its general machinery (which costs more
+    than a small fit): with numeric factors only, patsy puts the intercept first,
+    then the terms in formula order, one column each, named by the term, holding
+    the product of its columns. tests/test_design.py checks it against patsy.
+    """
+    ordered = [t for t in terms if not t.factors][:1] + [t for t in terms if t.factors]
+    values: dict[str, np.ndarray] = {}
+    for term in ordered:
+        for factor in term.factors:
+            name = factor.name()
+            if name not in values:
+                column = _numeric_column(frame, name)
+                if column is None:
+                    return None
+                values[name] = column
+    matrix = np.ones((frame.shape[0], len(ordered)))
+    for k, term in enumerate(ordered):
+        for factor in term.factors:
+            matrix[:, k] *= values[factor.name()]
+    return matrix, [term.name() if term.factors else "Intercept" for term in ordered]
+
+
+def _design_matrices(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``y``, ``X`` and the fixed-effect names: directly for numeric columns, else by patsy."""
+    import patsy
+
+    desc = _model_desc(formula)
+    lhs = desc.lhs_termlist
+    outcome = _numeric_matrix(lhs, frame) if len(lhs) == 1 and lhs[0].factors else None
+    fixed = _numeric_matrix(desc.rhs_termlist, frame) if outcome is not None else None
+    if outcome is not None and fixed is not None:
+        return outcome[0][:, 0], fixed[0], fixed[1]
+    try:
+        # A transformation such as np.log(0) warns; the values it gives are checked later.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
+    except (patsy.PatsyError, ValueError, TypeError) as exc:
+        types = ", ".join(f"{c}: {frame[c].dtype}" for c in formula_variables(formula))
+        raise ModelInputError(
+            f"The formula {formula!r} cannot be applied to the data: {exc}. Check the types of "
+            f"its columns ({types})."
+        ) from exc
+    if y_df.shape[1] != 1:
+        outcome_name = formula.split("~", 1)[0].strip()
+        raise ModelInputError(
+            f"The outcome {outcome_name!r} expands to {y_df.shape[1]} columns; it must be one "
+            "numeric column (a categorical outcome needs a different model)."
+        )
+    _check_terms_kept(X_df, formula)
+    return y_df.iloc[:, 0].to_numpy(dtype=float), X_df.to_numpy(dtype=float), list(X_df.columns)
 
 
 def _check_predictor_types(data: pd.DataFrame, as_number: set[str], as_category: set[str]) -> None:
@@ -331,9 +415,13 @@ def _random_design(
     """The random-effect design; its columns are taken from X when the fixed part has them."""
     import patsy
 
-    wanted = [t.name() for t in patsy.ModelDesc.from_formula(random_formula).rhs_termlist]
+    terms = _model_desc(random_formula).rhs_termlist
+    wanted = [t.name() for t in terms]
     if wanted[:1] == ["Intercept"] and all(n in fixed_names for n in wanted):
         return X[:, [fixed_names.index(n) for n in wanted]], wanted
+    numeric = _numeric_matrix(terms, frame)
+    if numeric is not None:
+        return numeric
     Z_df = patsy.dmatrix(random_formula, frame, return_type="dataframe", NA_action="raise")
     return Z_df.to_numpy(dtype=float), list(Z_df.columns)
 
@@ -424,22 +512,7 @@ def build_design(
             "No row has all of the model's variables "
             f"{used}: every row has a missing value. Check the columns for NaNs."
         )
-    try:
-        # A transformation such as np.log(0) warns; the values it gives are checked below.
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
-    except (patsy.PatsyError, ValueError, TypeError) as exc:
-        raise ModelInputError(
-            f"The formula {formula!r} cannot be applied to the data: {exc}. Check the types of "
-            f"its columns ({', '.join(f'{c}: {frame[c].dtype}' for c in variables)})."
-        ) from exc
-    if y_df.shape[1] != 1:
-        raise ModelInputError(
-            f"The outcome {outcome!r} expands to {y_df.shape[1]} columns; it must be one numeric "
-            "column (a categorical outcome needs a different model)."
-        )
-    y = y_df.iloc[:, 0].to_numpy(dtype=float)
+    y, X, fixed_names = _design_matrices(formula, frame)
     if not np.isfinite(y).all():
         raise ModelInputError(
             f"The outcome {outcome!r} has {int((~np.isfinite(y)).sum())} value(s) that are not "
@@ -451,8 +524,6 @@ def build_design(
             f"The outcome {outcome!r} is constant ({y[0]:g}) in every row used: there is no "
             "variation to model. Check that you chose the right column."
         )
-    X = X_df.to_numpy(dtype=float)
-    fixed_names = list(X_df.columns)
     if X.shape[1] == 0:
         raise ModelInputError("The model has no fixed effects; add at least an intercept ('~ 1').")
     if not np.isfinite(X).all():
@@ -463,7 +534,6 @@ def build_design(
         )
     _check_magnitude(y, [outcome])
     _check_magnitude(X, fixed_names)
-    _check_terms_kept(X_df, formula)
     if X.shape[0] <= X.shape[1]:
         raise ModelInputError(
             f"The model has {X.shape[1]} fixed effects but only {X.shape[0]} rows with complete "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import hlmteach as hlm
 from hlmteach.design import ModelInputError, build_design, formula_variables
@@ -137,3 +139,47 @@ def test_by_with_missing_levels(small_panel):
     data = small_panel.assign(country=pd.Series(["A", "B"] * 300).where(lambda s: s.index != 7))
     with pytest.raises(ModelInputError, match=r"by= column 'country' has 1 missing value"):
         hlm.fit_ols(data, "y ~ x", by="country")
+
+
+# -- the direct route for numeric formulas is patsy's matrix, column for column --------------
+
+_NUMERIC = {
+    "a": np.array([0.5, -1.0, 2.0, 3.5, -0.25, 1.0]),
+    "b": np.array([1, 2, 3, 4, 5, 7]),
+    "c": np.array([2.0, 0.0, -1.5, 1.0, 4.0, -3.0]),
+}
+
+
+@given(
+    terms=st.lists(
+        st.lists(st.sampled_from(sorted(_NUMERIC)), min_size=1, max_size=3, unique=True).map(
+            ":".join
+        ),
+        min_size=0,
+        max_size=5,
+    ),
+    star=st.booleans(),
+    intercept=st.sampled_from(["", " - 1", " + 0", " + 1"]),
+)
+def test_numeric_formulas_give_patsys_matrix(terms: list[str], star: bool, intercept: str):
+    import patsy
+
+    from hlmteach.design import _design_matrices
+
+    frame = pd.DataFrame({"y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0], **_NUMERIC})
+    rhs = (" * " if star else " + ").join(terms) or "1"
+    formula = f"y ~ {rhs}{intercept}"
+    y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe")
+    y, X, names = _design_matrices(formula, frame)
+    assert names == list(X_df.columns)
+    np.testing.assert_array_equal(X, X_df.to_numpy(dtype=float))
+    np.testing.assert_array_equal(y, y_df.iloc[:, 0].to_numpy())
+
+
+def test_non_numeric_factors_take_patsys_route():
+    from hlmteach.design import _design_matrices, _model_desc, _numeric_matrix
+
+    frame = pd.DataFrame({"y": [1.0, 2.0], "g": ["a", "b"], "t": [True, False], "x": [1.0, 2.0]})
+    for formula in ("y ~ g", "y ~ t", "y ~ C(x)", "y ~ np.log(x)", "y ~ I(x + 1)"):
+        assert _numeric_matrix(_model_desc(formula).rhs_termlist, frame) is None, formula
+    assert _design_matrices("y ~ t", frame)[2] == ["Intercept", "t[T.True]"]
