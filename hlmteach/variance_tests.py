@@ -7,8 +7,10 @@ A variance cannot be negative, so "no school-to-school variation" sits on the
   assumes a symmetric, normal sampling distribution, which a variance near
   zero does not have;
 - the **likelihood-ratio test** against chi-square(df) is too conservative; the
-  right reference is a 50:50 mixture of chi-squares (Stram & Lee 1994):
-  :func:`boundary_lr_test`, which is :func:`hlmteach.inference.lr_test`;
+  right reference for one added random effect is a 50:50 mixture of chi-squares
+  (Stram & Lee 1994), and for several uncorrelated variances added at once a
+  chi-bar-square mixture with binomial weights (:func:`chi_bar_square_weights`):
+  :func:`boundary_lr_test`;
 - when even the mixture is doubtful (few schools, several variances at once),
   :func:`bootstrap_lr_test` simulates the LR statistic's distribution under the
   null model (a parametric bootstrap);
@@ -22,7 +24,8 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from math import comb
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -56,9 +59,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BootstrapLRTest",
+    "BoundaryLRTest",
     "ProfileInterval",
     "bootstrap_lr_test",
     "boundary_lr_test",
+    "boundary_mixture_p_value",
+    "chi_bar_square_weights",
     "profile_ci",
     "profile_intervals",
 ]
@@ -67,24 +73,158 @@ __all__ = [
 _LR_ZERO = 1e-6
 
 
-def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodRatioTest:
-    """Likelihood-ratio test of a variance component, with the 50:50 boundary mixture.
+def chi_bar_square_weights(n_variances: int) -> np.ndarray:
+    """Weights of the chi-bar-square mixture for ``n_variances`` variances tested at zero.
 
-    The same test as :func:`hlmteach.inference.lr_test` (this is that function,
-    under the name the variance-component lesson uses): when ``fit_with`` adds
-    one random effect, the p-value comes from a 50:50 mixture of
-    chi-square(df − 1) and chi-square(df) (Self & Liang 1987; Stram & Lee 1994),
-    not from chi-square(df), which would be too large.
+    When ``k`` variances whose estimates are asymptotically independent are all
+    zero under the null, each of them is estimated as exactly 0 in half of the
+    samples, independently of the others. The number of positive estimates is
+    then binomial(k, 1/2), and the LR statistic follows
+    ``sum_i C(k, i) / 2**k * chi2(i)`` (Self & Liang 1987, case 6; Stram & Lee
+    1994). For k = 1 this is the 50:50 mixture of chi2(0) and chi2(1); for
+    k = 2 the weights are 1/4, 1/2 and 1/4.
+
+    Parameters
+    ----------
+    n_variances : int
+        Number of variances on the boundary under the null (at least 1).
+
+    Returns
+    -------
+    ndarray
+        ``k + 1`` weights, for 0, 1, ..., k positive variances; they sum to 1.
+
+    Examples
+    --------
+    >>> chi_bar_square_weights(2).tolist()
+    [0.25, 0.5, 0.25]
+    """
+    k = require_integer(n_variances, "n_variances", 1)
+    return np.array([comb(k, i) for i in range(k + 1)], dtype=float) / 2.0**k
+
+
+def boundary_mixture_p_value(statistic: float, df: int, n_variances: int) -> float:
+    """p-value of an LR statistic from the chi-bar-square boundary mixture.
+
+    ``df`` parameters are added; ``n_variances`` of them are variances on the
+    boundary (zero) under the null, the other ``df - n_variances`` (covariances,
+    fixed effects) are interior. The reference is
+    ``sum_i w_i chi2(df - n_variances + i)`` with the binomial weights of
+    :func:`chi_bar_square_weights`; chi2(0) is a point mass at 0, so it adds
+    nothing to the p-value of a positive statistic.
+
+    Parameters
+    ----------
+    statistic : float
+        The LR statistic (drop in -2 log L), at least 0.
+    df : int
+        Parameters added by the larger model.
+    n_variances : int
+        How many of them are variances tested at zero (1 to ``df``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    One added variance: half the chi2(1) p-value.
+
+    >>> round(boundary_mixture_p_value(3.1, 1, 1), 4)
+    0.0391
+
+    Two uncorrelated variances added at once: 1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2).
+
+    >>> round(boundary_mixture_p_value(4.0, 2, 2), 4)
+    0.0566
+    """
+    df = require_integer(df, "df", 1)
+    weights = chi_bar_square_weights(n_variances)
+    k = weights.size - 1
+    if k > df:
+        raise ModelInputError(
+            f"n_variances ({k}) cannot exceed df ({df}): the variances tested at zero are "
+            "among the parameters the larger model adds."
+        )
+    statistic = float(statistic)
+    if not np.isfinite(statistic) or statistic < 0:
+        raise ModelInputError(
+            f"The LR statistic must be a number at least 0 (got {statistic}); it is "
+            "-2 log L of the smaller model minus that of the larger one."
+        )
+    tails = [
+        stats.chi2.sf(statistic, df - k + i) if df - k + i > 0 else float(statistic <= 0)
+        for i in range(k + 1)
+    ]
+    return float(np.dot(weights, tails))
+
+
+@dataclass(frozen=True)
+class BoundaryLRTest(LikelihoodRatioTest):
+    """A likelihood-ratio test whose reference is a chi-bar-square mixture.
+
+    Returned by :func:`boundary_lr_test` when several uncorrelated variances are
+    added at once. Besides the attributes of
+    :class:`hlmteach.inference.LikelihoodRatioTest`:
+
+    Attributes
+    ----------
+    weights : tuple of float
+        The mixture weights, C(k, i) / 2**k.
+    components : tuple of int
+        The degrees of freedom of the chi-square components, in the same order.
+    """
+
+    weights: tuple[float, ...] = ()
+    components: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        mixture = " + ".join(
+            f"{w:g} chi2({d})" for w, d in zip(self.weights, self.components, strict=True)
+        )
+        text = (
+            f"Likelihood-ratio test ({self.method}): chi2 = {self.statistic:.3f}, reference "
+            f"{mixture} (chi-bar-square: {len(self.weights) - 1} variances tested at 0, "
+            f"their estimates treated as independent), p = {self.p_value:.4g}; plain "
+            f"chi2({self.df}) p = {self.p_value_naive:.4g}, too large"
+        )
+        return "\n".join([text, *(f"Note: {n}" for n in self.notes)])
+
+
+_SEVERAL_CORRELATED = (
+    "Several random effects are added at once with correlated effects (covariance='un'): "
+    "no simple mixture applies, and the plain chi2({df}) p-value printed is too large "
+    "(conservative). Use bootstrap_lr_test for an honest p-value."
+)
+
+
+def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodRatioTest:
+    """Likelihood-ratio test of variance components, with the boundary mixture.
+
+    - One random effect added (its variance and any covariances with the
+      others): the 50:50 mixture of chi-square(df - 1) and chi-square(df) (Self &
+      Liang 1987; Stram & Lee 1994), exactly as
+      :func:`hlmteach.inference.lr_test`.
+    - Several uncorrelated random effects (``covariance="vc"``) added at once:
+      the chi-bar-square mixture of :func:`boundary_mixture_p_value`, e.g.
+      1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2) for two. Its binomial weights
+      assume that the added variances' estimates are asymptotically
+      independent; correlated predictors move the weights a little, and
+      :func:`bootstrap_lr_test` needs no such assumption.
+    - Several correlated random effects (``covariance="un"``) added at once:
+      no simple mixture applies; the result keeps the plain chi-square(df)
+      p-value, which is too large, and says so in its notes.
 
     Parameters
     ----------
     fit_without, fit_with : HLMResult
-        The model without and with the random effect, same fixed effects, same
+        The model without and with the random effects, same fixed effects, same
         method and the same students.
 
     Returns
     -------
     LikelihoodRatioTest
+        A :class:`BoundaryLRTest` when the chi-bar-square mixture is used.
 
     Examples
     --------
@@ -95,10 +235,37 @@ def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodR
     >>> test = boundary_lr_test(small, large)
     >>> test.mixture, test.p_value < test.p_value_naive
     (True, True)
+
+    Two variances at once, a random slope of ``ses`` and of ``female``, uncorrelated:
+
+    >>> both = hlm.fit_hlm(hsb, "mathach ~ ses + female", group="school",
+    ...                    random=["ses", "female"], covariance="vc")
+    >>> none = hlm.fit_hlm(hsb, "mathach ~ ses + female", group="school", covariance="vc")
+    >>> boundary_lr_test(none, both).weights
+    (0.25, 0.5, 0.25)
     """
     _require_fit(fit_without, "fit_without")
     _require_fit(fit_with, "fit_with")
-    return lr_test(fit_without, fit_with)
+    test = lr_test(fit_without, fit_with)
+    added = len(fit_with.design.random_names) - len(fit_without.design.random_names)
+    same_fixed = list(fit_without.fixed.index) == list(fit_with.fixed.index)
+    if test.mixture or added < 2 or not same_fixed:
+        return test
+    if fit_with.covariance_structure != "vc":
+        return replace(test, notes=(*test.notes, _SEVERAL_CORRELATED.format(df=test.df)))
+    weights = chi_bar_square_weights(added)
+    components = tuple(test.df - added + i for i in range(added + 1))
+    return BoundaryLRTest(
+        statistic=test.statistic,
+        df=test.df,
+        p_value=boundary_mixture_p_value(test.statistic, test.df, added),
+        p_value_naive=test.p_value_naive,
+        mixture=True,
+        method=test.method,
+        notes=test.notes,
+        weights=tuple(float(w) for w in weights),
+        components=components,
+    )
 
 
 def _require_fit(fit: object, argument: str) -> None:
@@ -129,7 +296,8 @@ class BootstrapLRTest:
     n_failed : int
         Replicates dropped because a refit did not converge.
     p_value_mixture, p_value_naive : float
-        The asymptotic p-values of :func:`hlmteach.inference.lr_test`, for comparison.
+        The asymptotic p-values of :func:`boundary_lr_test` (its boundary mixture,
+        or chi-square(df) when no mixture applies) and of chi-square(df), for comparison.
     df : int
         Parameters added by the alternative.
     method : str
@@ -138,6 +306,8 @@ class BootstrapLRTest:
         The seed of the simulation.
     seconds : float
         Time spent refitting.
+    reference : str
+        The asymptotic reference of ``p_value_mixture``, in words.
     """
 
     statistic: float
@@ -151,12 +321,13 @@ class BootstrapLRTest:
     method: str
     seed: int | None
     seconds: float
+    reference: str = "50:50 mixture"
 
     def __str__(self) -> str:
         return (
             f"Parametric bootstrap LR test ({self.method}): LR = {self.statistic:.3f}, "
             f"p = {self.p_value:.4g} from {self.n_boot} simulations under the null "
-            f"({self.n_failed} failed); 50:50 mixture p = {self.p_value_mixture:.4g}, "
+            f"({self.n_failed} failed); {self.reference} p = {self.p_value_mixture:.4g}, "
             f"chi2({self.df}) p = {self.p_value_naive:.4g}"
         )
 
@@ -285,7 +456,7 @@ def bootstrap_lr_test(
         method=method,
         covariance=covariance_null,
     )
-    test = lr_test(null, alt)
+    test = boundary_lr_test(null, alt)
     observed = test.statistic if test.statistic >= _LR_ZERO else 0.0
 
     d0, d1 = null.design, alt.design
@@ -347,7 +518,15 @@ def bootstrap_lr_test(
         method=test.method,
         seed=seed,
         seconds=seconds,
+        reference=_reference_words(test),
     )
+
+
+def _reference_words(test: LikelihoodRatioTest) -> str:
+    """How a test's asymptotic p-value was obtained, in a few words."""
+    if isinstance(test, BoundaryLRTest):
+        return "chi-bar-square mixture " + "/".join(f"{w:g}" for w in test.weights)
+    return "50:50 mixture" if test.mixture else f"plain chi2({test.df}), no mixture,"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,14 +14,19 @@ import hlmteach as hlm
 from hlmteach.design import ModelInputError
 from hlmteach.inference import lr_test
 from hlmteach.variance_tests import (
+    BoundaryLRTest,
     _Profile,
+    _reference_words,
     bootstrap_lr_test,
     boundary_lr_test,
+    boundary_mixture_p_value,
+    chi_bar_square_weights,
     profile_ci,
     profile_intervals,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "profile_lme4.json"
+MIXTURE_FIXTURE = Path(__file__).parent / "fixtures" / "mixture_bootstrap_lme4.json"
 MODELS = {
     "anova": ("mathach ~ 1", []),
     "random_coefficient": ("mathach ~ cses", ["cses"]),
@@ -48,6 +53,95 @@ def test_boundary_lr_test_is_the_inference_lr_test(hsb):
     small = hlm.fit_hlm(hsb, "mathach ~ cses", group="school")
     large = hlm.fit_hlm(hsb, "mathach ~ cses", group="school", random=["cses"])
     assert boundary_lr_test(small, large) == lr_test(small, large)
+
+
+# -- several variances at once: the chi-bar-square mixture ----------------------------------------
+def test_chi_bar_square_weights_are_binomial():
+    assert chi_bar_square_weights(1).tolist() == [0.5, 0.5]
+    assert chi_bar_square_weights(2).tolist() == [0.25, 0.5, 0.25]
+    assert chi_bar_square_weights(3).tolist() == [0.125, 0.375, 0.375, 0.125]
+    with pytest.raises(ModelInputError, match="n_variances"):
+        chi_bar_square_weights(0)
+
+
+def test_mixture_p_value_by_hand_and_as_lr_test():
+    lr = 4.0
+    expected = 0.25 * 0 + 0.5 * stats.chi2.sf(lr, 1) + 0.25 * stats.chi2.sf(lr, 2)
+    assert boundary_mixture_p_value(lr, 2, 2) == pytest.approx(expected, rel=1e-12)
+    # One variance with one covariance (type=un): lr_test's 50:50 chi2(1):chi2(2).
+    assert boundary_mixture_p_value(lr, 2, 1) == pytest.approx(
+        0.5 * stats.chi2.sf(lr, 1) + 0.5 * stats.chi2.sf(lr, 2), rel=1e-12
+    )
+    assert boundary_mixture_p_value(0.0, 2, 2) == 1.0
+    with pytest.raises(ModelInputError, match="cannot exceed df"):
+        boundary_mixture_p_value(lr, 1, 2)
+    with pytest.raises(ModelInputError, match="at least 0"):
+        boundary_mixture_p_value(-1.0, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def korea_two_slopes():
+    korea = hlm.load_timss("Korea")
+    formula = "math ~ college + boy"
+    kwargs = {"group": "school"}
+    return (
+        hlm.fit_hlm(korea, formula, **kwargs, covariance="vc"),
+        hlm.fit_hlm(korea, formula, **kwargs, random=["college", "boy"], covariance="vc"),
+        hlm.fit_hlm(korea, formula, **kwargs),
+        hlm.fit_hlm(korea, formula, **kwargs, random=["college", "boy"]),
+    )
+
+
+def test_two_uncorrelated_variances_use_the_chi_bar_square(korea_two_slopes):
+    null, alt, _, _ = korea_two_slopes
+    test = boundary_lr_test(null, alt)
+    assert isinstance(test, BoundaryLRTest) and test.mixture
+    assert test.weights == (0.25, 0.5, 0.25) and test.components == (0, 1, 2)
+    assert test.p_value == pytest.approx(boundary_mixture_p_value(test.statistic, 2, 2))
+    assert test.p_value_naive == pytest.approx(stats.chi2.sf(test.statistic, 2))
+    assert test.p_value < test.p_value_naive
+    assert "0.25 chi2(0) + 0.5 chi2(1) + 0.25 chi2(2)" in str(test)
+    # inference.lr_test alone still falls back to the plain chi2(2).
+    assert not lr_test(null, alt).mixture
+    # The bootstrap's printout names the reference it compares with.
+    assert _reference_words(test) == "chi-bar-square mixture 0.25/0.5/0.25"
+    assert _reference_words(lr_test(null, alt)) == "plain chi2(2), no mixture,"
+
+
+def test_two_correlated_random_effects_say_that_chi2_is_conservative(korea_two_slopes):
+    _, _, null, alt = korea_two_slopes
+    test = boundary_lr_test(null, alt)
+    assert not isinstance(test, BoundaryLRTest)
+    assert test.p_value == test.p_value_naive
+    assert any("bootstrap_lr_test" in note and "conservative" in note for note in test.notes)
+
+
+def test_chi_bar_square_agrees_with_an_lme4_parametric_bootstrap(korea_two_slopes):
+    """lme4's simulate/refit bootstrap (1000 replicates, tests/reference/mixture_bootstrap_lme4.R)
+    under the null of no slope variances.
+
+    Tolerances are three Monte-Carlo standard errors of a share estimated from 1000 replicates,
+    3 * sqrt(p (1 - p) / 1000): 0.041 for a share near 1/4, 0.047 near 1/2. The chi-bar-square
+    weights are asymptotic and assume independent variance estimates, which is why the check is
+    against an outside simulation and not an identity.
+    """
+    reference = json.loads(MIXTURE_FIXTURE.read_text())
+    null, alt, _, _ = korea_two_slopes
+    test = boundary_lr_test(null, alt)
+    assert test.statistic == pytest.approx(reference["observed_lr"], abs=1e-4)
+    n = reference["nsim"]
+    counts = reference["positive_variances"]
+    for positive, weight in zip(("0", "1", "2"), test.weights, strict=True):
+        share = counts[positive] / n
+        assert share == pytest.approx(weight, abs=3 * np.sqrt(weight * (1 - weight) / n))
+    lr_star = np.asarray(reference["lr"])
+    for c in (0.5, 1.5, 2.71, 4.0):
+        tail = boundary_mixture_p_value(c, 2, 2)
+        assert np.mean(lr_star >= c) == pytest.approx(tail, abs=3 * np.sqrt(tail * (1 - tail) / n))
+    p = test.p_value
+    assert reference["p_value"] == pytest.approx(p, abs=3 * np.sqrt(p * (1 - p) / n))
+    # The plain chi2(2) p-value is far outside the bootstrap's Monte-Carlo error.
+    assert abs(reference["p_value"] - test.p_value_naive) > 0.3
 
 
 # -- parametric bootstrap -------------------------------------------------------------------------
