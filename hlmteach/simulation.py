@@ -13,7 +13,12 @@ The random-intercept model, fitted with the package's own engine on arrays
 the empirical Bayes (EB) estimate that the known variance components imply:
 each observed school mean is pulled toward the grand mean by its reliability.
 
-Both are seeded and fast enough to rerun in a notebook or a widget.
+:func:`simulate_eblup_tests` asks what SAS's per-school t-tests of EBLUPs and their
+±1.96·StdErr Pred bars mean: how many schools look "significant" when schools
+differ by ``tau00`` (none when they do not differ at all), and how often the bars
+cover the schools' true effects.
+
+All are seeded and fast enough to rerun in a notebook or a widget.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ from .validation import (
     require_seed,
 )
 
-__all__ = ["design_effect", "simulate_false_positives", "simulate_school_means"]
+__all__ = [
+    "design_effect",
+    "simulate_eblup_tests",
+    "simulate_false_positives",
+    "simulate_school_means",
+]
 
 
 def design_effect(icc: float | np.ndarray, cluster_size: float | np.ndarray) -> float | np.ndarray:
@@ -425,6 +435,111 @@ def simulate_school_means(
             "icc": float(tau00 / (tau00 + sigma2)),
             "gamma00": float(gamma00),
             "grand_mean": grand_mean,
+        }
+    )
+    return frame
+
+
+def simulate_eblup_tests(
+    tau00: float,
+    sigma2: float = 0.9,
+    n_schools: int = 150,
+    school_size: int = 19,
+    n_reps: int = 200,
+    z: float = 1.96,
+    seed: int | None = 1995,
+) -> pd.DataFrame:
+    """Per-school tests and prediction intervals of EBLUPs, in simulated balanced schools.
+
+    Each replicate draws ``n_schools`` schools of ``school_size`` students,
+    ``y_ij = u_j + r_ij`` with ``u_j ~ N(0, tau00)`` and ``r_ij ~ N(0, sigma2)``,
+    and fits the random-intercept model by REML. For balanced schools REML has a
+    closed form (the one-way ANOVA estimator, set to 0 when it is negative, with
+    ``sigma2`` then estimated from all students), so every replicate is fitted at
+    once, without an optimiser. From the estimates come each school's EBLUP
+    ``u_hat_j = lambda_hat (ybar_j - ybar)`` and its prediction standard error (SAS's
+    StdErr Pred, including the uncertainty of the estimated mean),
+    ``sqrt(tau_hat (1 - lambda_hat) + lambda_hat tau_hat / n_schools)``.
+
+    A school counts as "significant" when ``|u_hat_j| > z * StdErr Pred`` (SAS's
+    t-test of the EBLUP, with ``z`` for the t quantile); an interval covers when
+    ``|u_hat_j - u_j| <= z * StdErr Pred``. When ``tau_hat = 0`` every EBLUP and
+    every StdErr Pred is 0: no school is significant.
+
+    Parameters
+    ----------
+    tau00 : float
+        True between-school variance (0 or more).
+    sigma2 : float
+        True within-school variance (more than 0).
+    n_schools : int
+        Schools per replicate (at least 2).
+    school_size : int
+        Students per school (at least 2).
+    n_reps : int
+        Number of simulated data sets (at least 1).
+    z : float
+        Half-width of the intervals and critical value of the tests (1.96: 95%).
+    seed : int or None
+        Seed of ``np.random.default_rng``.
+
+    Returns
+    -------
+    DataFrame
+        One row per replicate: ``tau00_hat``, ``sigma2_hat``, ``reliability``
+        (the estimated lambda, the same for every school), ``significant`` (the
+        number of schools with ``|t| > z``) and ``coverage`` (the share of schools
+        whose true ``u_j`` lies inside ``u_hat_j ± z * StdErr Pred``). ``attrs``
+        holds the arguments and the true ``reliability``
+        ``tau00 / (tau00 + sigma2 / school_size)``.
+
+    Examples
+    --------
+    >>> sim = simulate_eblup_tests(tau00=0.0, n_reps=50, seed=1995)
+    >>> int(sim["significant"].sum())  # schools that do not differ: none is "significant"
+    0
+    >>> sim = simulate_eblup_tests(tau00=0.2, n_reps=50, seed=1)
+    >>> round(sim.attrs["reliability"], 2), bool(abs(sim["coverage"].mean() - 0.95) < 0.01)
+    (0.81, True)
+    """
+    tau00 = require_positive(tau00, "tau00 (a variance)", allow_zero=True)
+    sigma2 = require_positive(sigma2, "sigma2 (a variance)")
+    n_schools = require_integer(n_schools, "n_schools", 2)
+    school_size = require_integer(school_size, "school_size", 2)
+    n_reps = require_integer(n_reps, "n_reps", 1)
+    z = require_positive(z, "z")
+    seed = require_seed(seed)
+    rng = np.random.default_rng(seed)
+    J, n = n_schools, school_size
+    u = np.sqrt(tau00) * rng.standard_normal((n_reps, J))
+    scores = u[:, :, None] + np.sqrt(sigma2) * rng.standard_normal((n_reps, J, n))
+    school_means = scores.mean(axis=2)
+    grand_mean = school_means.mean(axis=1, keepdims=True)
+    ss_within = ((scores - school_means[:, :, None]) ** 2).sum(axis=(1, 2))
+    ss_between = n * ((school_means - grand_mean) ** 2).sum(axis=1)
+    ms_within = ss_within / (J * (n - 1))
+    tau_hat = np.maximum((ss_between / (J - 1) - ms_within) / n, 0.0)
+    sigma2_hat = np.where(tau_hat > 0, ms_within, (ss_within + ss_between) / (J * n - 1))
+    reliability = tau_hat / (tau_hat + sigma2_hat / n)
+    eblup = reliability[:, None] * (school_means - grand_mean)
+    se = np.sqrt(tau_hat * (1.0 - reliability) + reliability * tau_hat / J)[:, None]
+    frame = pd.DataFrame(
+        {
+            "tau00_hat": tau_hat,
+            "sigma2_hat": sigma2_hat,
+            "reliability": reliability,
+            "significant": (np.abs(eblup) > z * se).sum(axis=1),
+            "coverage": (np.abs(eblup - u) <= z * se).mean(axis=1),
+        }
+    )
+    frame.attrs.update(
+        {
+            "tau00": float(tau00),
+            "sigma2": float(sigma2),
+            "n_schools": n_schools,
+            "school_size": school_size,
+            "z": float(z),
+            "reliability": float(tau00 / (tau00 + sigma2 / school_size)),
         }
     )
     return frame

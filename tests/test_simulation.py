@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from hlmteach.simulation import design_effect, simulate_false_positives, simulate_school_means
+from hlmteach.simulation import (
+    design_effect,
+    simulate_eblup_tests,
+    simulate_false_positives,
+    simulate_school_means,
+)
 
 ALPHA = 0.05
 
@@ -183,3 +189,84 @@ def test_school_means_without_school_variance_shrink_completely():
 def test_school_means_refuse_bad_settings(bad):
     with pytest.raises(ValueError):
         simulate_school_means(**{"tau00": 0.2, "sigma2": 0.8, **bad})
+
+
+# -- simulate_eblup_tests -------------------------------------------------------------------------
+def _one_replicate(tau00: float, sigma2: float, n_schools: int, school_size: int, seed: int):
+    """The students of simulate_eblup_tests(n_reps=1): the same draws, in long form."""
+    rng = np.random.default_rng(seed)
+    u = np.sqrt(tau00) * rng.standard_normal((1, n_schools))
+    scores = u[:, :, None] + np.sqrt(sigma2) * rng.standard_normal((1, n_schools, school_size))
+    frame = pd.DataFrame(
+        {
+            "y": scores.ravel(),
+            "school": np.repeat(np.arange(n_schools), school_size),
+        }
+    )
+    return frame, u.ravel()
+
+
+@pytest.mark.parametrize(("tau00", "seed"), [(0.1, 3), (0.0, 0)])
+def test_eblup_tests_closed_form_is_the_reml_fit(tau00, seed):
+    """The closed-form balanced REML fit equals fit_hlm's (itself checked against lme4).
+
+    Seed 0 with tau00 = 0 gives a negative ANOVA estimate, so both sides sit on the boundary.
+    """
+    import hlmteach as hlm
+
+    sim = simulate_eblup_tests(tau00, 0.9, n_schools=40, school_size=7, n_reps=1, seed=seed)
+    data, u = _one_replicate(tau00, 0.9, 40, 7, seed)
+    fit = hlm.fit_hlm(data, "y ~ 1", group="school")
+    tau_hat = float(fit.tau.iloc[0, 0])
+    assert sim.loc[0, "tau00_hat"] == pytest.approx(tau_hat, abs=1e-6)
+    assert sim.loc[0, "sigma2_hat"] == pytest.approx(fit.sigma2, rel=1e-6)
+    if tau00 == 0.0:
+        assert tau_hat < 1e-6, "this seed must give a boundary fit"
+    re = fit.random_effects.xs("Intercept", level="term")
+    significant = int((re["estimate"].abs() > 1.96 * re["se"] + 1e-9).sum())
+    covered = ((re["estimate"] - u).abs() <= 1.96 * re["se"] + 1e-9).mean()
+    assert sim.loc[0, "significant"] == significant
+    assert sim.loc[0, "coverage"] == pytest.approx(covered)
+    if tau_hat > 0:
+        lam = tau_hat / (tau_hat + fit.sigma2 / 7)
+        pev = tau_hat * (1 - lam) + lam * tau_hat / 40
+        np.testing.assert_allclose(re["se"], np.sqrt(pev), rtol=1e-4)
+
+
+def test_eblup_tests_without_school_variance_find_no_school():
+    sim = simulate_eblup_tests(0.0, n_reps=200, seed=1)
+    # A chance tau_hat near 0.02 gives lambda near 0.3 and t an SD near 0.65: about 1 data set
+    # in 200 has one "significant" school, never more.
+    assert sim["significant"].max() <= 1
+    assert sim["significant"].mean() < 0.05
+    assert sim["coverage"].mean() > 0.999
+    assert (sim["tau00_hat"] == 0).mean() > 0.3, "about half the fits are on the boundary"
+
+
+def test_eblup_tests_count_grows_with_reliability_and_intervals_cover():
+    """t has SD about sqrt(lambda / (1 - lambda)), so P(|t| > 1.96) rises with lambda."""
+    rows = {t: simulate_eblup_tests(t, n_reps=200, seed=5) for t in (0.02, 0.05, 0.2)}
+    counts = [rows[t]["significant"].mean() for t in (0.02, 0.05, 0.2)]
+    assert counts[0] < counts[1] < counts[2]
+    for t, sim in rows.items():
+        lam = sim.attrs["reliability"]
+        expected = 150 * 2 * stats.norm.sf(1.96 * np.sqrt((1 - lam) / lam))
+        assert sim["significant"].mean() == pytest.approx(expected, rel=0.25, abs=0.5), t
+    # Coverage averages 95% once the variance is well estimated; 200 x 150 intervals give a
+    # Monte-Carlo SE below 0.002, so 0.01 is a generous band.
+    for t in (0.05, 0.2):
+        assert rows[t]["coverage"].mean() == pytest.approx(0.95, abs=0.01)
+
+
+def test_eblup_tests_are_seeded():
+    pd.testing.assert_frame_equal(
+        simulate_eblup_tests(0.05, seed=9), simulate_eblup_tests(0.05, seed=9)
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", [{"tau00": -0.1}, {"sigma2": 0.0}, {"n_schools": 1}, {"school_size": 1}, {"z": 0}]
+)
+def test_eblup_tests_refuse_bad_settings(bad):
+    with pytest.raises(ValueError):
+        simulate_eblup_tests(**{"tau00": 0.05, **bad})
