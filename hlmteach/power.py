@@ -17,6 +17,7 @@ explains R²₁ of the within-school variance) replaces ρ by ρ(1 − R²₂) a
 - :func:`cluster_trial_power`: the closed-form power;
 - :func:`minimum_detectable_effect`: the smallest δ found with the given power;
 - :func:`schools_needed`: the smallest even J that reaches the given power;
+- :func:`power_curve`: power over a range of J or of n, the others held fixed;
 - :func:`effective_sample_size`: J n / design effect;
 - :func:`simulate_cluster_trial`: a Monte-Carlo check that fits each simulated trial with
   ``hlm.fit_hlm`` (or, for speed, the exactly equivalent t test on the school means).
@@ -48,6 +49,7 @@ __all__ = [
     "cluster_trial_power",
     "effective_sample_size",
     "minimum_detectable_effect",
+    "power_curve",
     "schools_needed",
     "simulate_cluster_trial",
 ]
@@ -130,7 +132,7 @@ def _design(
 def _power(design: _Design, effect_size: float) -> float:
     ncp = effect_size / np.sqrt(design.effect_variance)
     critical = stats.t.ppf(1.0 - design.alpha / 2.0, design.df)
-    return float(stats.nct.sf(critical, design.df, ncp) + stats.nct.cdf(-critical, design.df, ncp))
+    return float(_two_sided(np.array([critical]), np.array([design.df]), np.array([ncp]))[0])
 
 
 def cluster_trial_noncentrality(
@@ -289,21 +291,103 @@ def schools_needed(
         raise ModelInputError("An effect_size of 0 is never detected with more than alpha power.")
     power = require_probability(power, "power")
     max_schools = require_integer(max_schools, "max_schools", 4)
-    for n_schools in range(4, max_schools + 1, 2):
-        try:
-            reached = cluster_trial_power(
-                effect, n_schools, school_size, icc, alpha, r2_between, r2_within, n_covariates
-            )
-        except ModelInputError:
-            if n_schools < 4 + 2 * (n_covariates or 1):  # too few df yet
-                continue
-            raise
-        if reached >= power:
-            return n_schools
+    if n_covariates is None:
+        n_covariates = int(_share(r2_between, "r2_between") > 0)
+    n_covariates = require_integer(n_covariates, "n_covariates", 0)
+    smallest = max(4, 3 + n_covariates + (3 + n_covariates) % 2)  # even, with df >= 1
+    first = _design(smallest, school_size, icc, r2_between, r2_within, n_covariates, alpha)
+    if max_schools >= smallest:
+        grid = np.arange(smallest, max_schools + 1, 2)
+        reached = _power_over_schools(first, effect, grid) >= power
+        if reached.any():
+            return int(grid[np.argmax(reached)])
     raise ModelInputError(
         f"Even {max_schools} schools do not reach power {power}; the effect is too small for "
         "this design (raise max_schools to search further)."
     )
+
+
+#: What :func:`power_curve` can vary, and the column it names.
+CURVE_OVER = ("n_schools", "school_size")
+
+
+def power_curve(
+    effect_size: float,
+    n_schools: int,
+    school_size: int,
+    icc: float,
+    over: str = "n_schools",
+    values: object = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Power over a range of numbers of schools (or of school sizes), the rest held fixed.
+
+    Parameters
+    ----------
+    effect_size, n_schools, school_size, icc, alpha
+        As for :func:`cluster_trial_power`; the one named by ``over`` is replaced by ``values``.
+    over : {"n_schools", "school_size"}
+        What varies.
+    values : sequence of int, optional
+        Its values; by default even J from 4 to 200, or n from 1 to 100.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``over`` and ``power``; for ``over="school_size"`` also ``ceiling``, the
+        power that no school size can exceed (n → ∞: λ = δ / sqrt(4ρ/J)).
+
+    Examples
+    --------
+    >>> curve = power_curve(0.4, 40, 20, 0.1, over="school_size", values=[5, 20, 1000])
+    >>> curve.round(3).to_dict("list")
+    {'school_size': [5, 20, 1000], 'power': [0.644, 0.899, 0.973], 'ceiling': [0.974, 0.974, 0.974]}
+    """
+    over = require_choice(over, CURVE_OVER, "over")
+    if values is None:
+        values = np.arange(4, 201, 2) if over == "n_schools" else np.arange(1, 101)
+    grid = np.array([require_integer(int(v), over, 1) for v in np.asarray(values).ravel()])
+    effect = _effect(effect_size)
+    if over == "n_schools":
+        for j in {int(grid.min()), int(grid.max())}:
+            _design(j, school_size, icc, alpha=alpha)  # checks the range once
+        if (grid % 2).any():
+            raise ModelInputError("The values of n_schools must all be even (balanced trials).")
+        base = _design(int(grid[0]), school_size, icc, alpha=alpha)
+        return pd.DataFrame({over: grid, "power": _power_over_schools(base, effect, grid)})
+    designs = [_design(n_schools, int(v), icc, alpha=alpha) for v in grid]
+    df = float(designs[0].df)
+    ncp = effect / np.sqrt([d.effect_variance for d in designs])
+    critical = stats.t.ppf(1.0 - designs[0].alpha / 2.0, df)
+    table = pd.DataFrame({over: grid, "power": _two_sided(critical, df, ncp)})
+    icc = designs[0].icc
+    ceiling_ncp = effect / np.sqrt(4 * icc / designs[0].n_schools) if icc > 0 else np.inf
+    ceiling = _two_sided(np.array([critical]), np.array([df]), np.array([ceiling_ncp]))
+    table["ceiling"] = float(ceiling[0])
+    return table
+
+
+def _power_over_schools(design: _Design, effect: float, n_schools: np.ndarray) -> np.ndarray:
+    """Power of ``design`` with each number of schools in ``n_schools``, vectorised."""
+    df = n_schools - 2.0 - design.n_covariates
+    ncp = effect / np.sqrt(design.effect_variance * design.n_schools / n_schools)
+    return _two_sided(stats.t.ppf(1.0 - design.alpha / 2.0, df), df, ncp)
+
+
+def _two_sided(critical: np.ndarray, df: np.ndarray, ncp: np.ndarray) -> np.ndarray:
+    """P(|T| > critical) for T noncentral t(df, ncp).
+
+    Where scipy's noncentral t fails (a very large ncp, power within 1e-10 of 1), the
+    normal approximation P(T > c) = Φ((ncp − c) / sqrt(1 + c²/(2 df))) stands in.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        power = stats.nct.sf(critical, df, ncp) + stats.nct.cdf(-critical, df, ncp)
+        spread = np.sqrt(1.0 + critical**2 / (2.0 * df))
+        approx = stats.norm.cdf((ncp - critical) / spread) + stats.norm.cdf(
+            (-ncp - critical) / spread
+        )
+    power = np.where(np.isfinite(power), power, approx)
+    return np.clip(np.where(np.isinf(ncp), 1.0, power), 0.0, 1.0)
 
 
 def effective_sample_size(n_schools: int, school_size: int, icc: float) -> float:
