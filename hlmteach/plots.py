@@ -489,15 +489,19 @@ def caterpillar(
     return fig
 
 
-def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = None) -> Figure:
+def shrinkage(
+    fit: HLMResult, term: str = "Intercept", *, unit: str | None = None, ax: Any = None
+) -> Figure:
     """Each school's own OLS estimate against its empirical Bayes (EB) estimate.
 
     The x axis is the school's own OLS estimate of ``term``
     (:func:`school_ols_coefficients`), the y axis its EB estimate: what the
     fixed part predicts for the school plus the school's EBLUP. Colour is the
-    reliability of the school's OLS estimate (``fit.school_reliability``).
-    Points on the 45° line are not shrunk at all; the less reliable a school,
-    the closer it is pulled toward the fixed effect (the horizontal line).
+    reliability of the school's OLS estimate (``fit.school_reliability``), on a
+    scale from the lowest to the highest reliability of the schools shown, so
+    that differences between schools stay visible. Points on the 45° line are
+    not shrunk at all; the less reliable a school, the closer it is pulled
+    toward the fixed effect (the horizontal line).
 
     When the fixed part has only the random terms (e.g. ``mathach ~ 1`` or
     ``mathach ~ ses`` with a random ``ses`` slope), the EB estimates are
@@ -514,10 +518,14 @@ def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = Non
         A random term: ``"Intercept"`` (default) or a random slope.
     unit : str, optional
         Unit of the outcome; by default inferred from the outcome's name.
+    ax : matplotlib Axes, optional
+        Draw into this panel (e.g. one of ``plt.subplots(1, 2)``, to show two
+        countries side by side) instead of a new figure.
 
     Returns
     -------
     Figure
+        The new figure, or the figure that holds ``ax``.
 
     Examples
     --------
@@ -526,6 +534,9 @@ def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = Non
     >>> fig = shrinkage(m)
     >>> type(fig).__name__, len(fig.axes)  # the plot and its colour bar
     ('Figure', 2)
+    >>> low, high = fig.axes[0].collections[0].get_clim()  # the schools' own range
+    >>> bool(low == m.school_reliability["Intercept"].min())
+    True
     """
     fit = _check_hlm(fit)
     term = _check_term(fit, term)
@@ -543,7 +554,14 @@ def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = Non
         )
     gamma = float(fit.fixed.loc[term, "estimate"]) if term in fit.fixed.index else 0.0
     colors = _palette()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    else:
+        fig = ax.figure
+    shown = reliability[keep]
+    low, high = float(np.nanmin(shown)), float(np.nanmax(shown))
+    if not high - low > 1e-9:  # one reliability for all: centre it on a scale of 0 to 1
+        low, high = 0.0, 1.0
     varying_prior = np.ptp(prior[keep]) > 1e-9 * max(1.0, float(np.abs(prior[keep]).max()))
     if varying_prior:
         ax.plot(
@@ -559,8 +577,8 @@ def shrinkage(fit: HLMResult, term: str = "Intercept", *, unit: str | None = Non
         eb[keep],
         c=reliability[keep],
         cmap=_RELIABILITY_CMAP,
-        vmin=0.0,
-        vmax=1.0,
+        vmin=low,
+        vmax=high,
         s=22,
         edgecolors="black",
         linewidths=0.3,
@@ -951,8 +969,9 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     """Observed school means and their EB estimates, joined by the pull of shrinkage.
 
     Plots the output of :func:`hlmteach.simulation.simulate_school_means`: the
-    top row holds the schools' observed means, the bottom row their EB
-    estimates, and a line joins each school's two values, coloured by its
+    top row holds the schools' true means (known in a simulation), the middle
+    row their observed means, the bottom row their EB estimates, and a line
+    joins each school's observed mean to its EB estimate, coloured by its
     reliability. Small schools (low reliability) move far toward the grand
     mean; large schools barely move. The title compares the mean squared error
     of both estimates against the true means.
@@ -1000,7 +1019,7 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     truth = frame["true_mean"].to_numpy(dtype=float)
     grand_mean = float(grand[0])
     cmap = _RELIABILITY_CMAP
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
     segments = np.stack(
         [
             np.column_stack([observed, np.ones_like(observed)]),
@@ -1012,6 +1031,17 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     lines.set_array(reliability)
     lines.set_clim(0.0, 1.0)
     ax.add_collection(lines)
+    ax.scatter(
+        truth,
+        np.full_like(truth, 2.0),
+        marker="D",
+        facecolors="white",
+        edgecolors="black",
+        linewidths=0.8,
+        s=22,
+        zorder=3,
+        label="true mean",
+    )
     for values, height in ((observed, 1.0), (eb, 0.0)):
         ax.scatter(
             values,
@@ -1033,8 +1063,8 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
         label=f"grand mean = {_fmt(grand_mean)}",
     )
     fig.colorbar(lines, ax=ax, label="reliability λ = τ00 / (τ00 + σ²/n)")
-    ax.set_yticks([0, 1], ["EB estimate", "observed mean"])
-    ax.set_ylim(-0.4, 1.4)
+    ax.set_yticks([0, 1, 2], ["EB estimate", "observed mean", "true mean"])
+    ax.set_ylim(-0.4, 2.9)  # room for the legend above the true means
     ax.autoscale_view(scaley=False)
     ax.set_xlabel(f"school mean ({unit})")
     ax.set_ylabel("estimate")

@@ -163,6 +163,23 @@ def test_shrinkage_plots_ols_against_school_coefficients(hsb, null_model):
     assert any(np.allclose(line.get_ydata(), gamma) for line in ax.lines)
 
 
+def test_shrinkage_colours_span_the_schools_reliabilities(null_model):
+    """The colour scale runs over the reliabilities shown, not 0 to 1 (review B14, A5)."""
+    reliability = null_model.school_reliability["Intercept"]
+    points = _scatter_points(plots.shrinkage(null_model).axes[0])
+    assert points.get_clim() == pytest.approx((reliability.min(), reliability.max()))
+
+
+def test_shrinkage_draws_into_a_given_panel(null_model):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2)
+    returned = plots.shrinkage(null_model, ax=axes[1])
+    assert returned is fig
+    assert not axes[0].collections and _scatter_points(axes[1]).get_offsets().shape[0] == 160
+    plt.close(fig)
+
+
 def test_shrinkage_pulls_each_school_by_its_reliability(intercept_ses_model):
     # Random intercepts with a fixed ses slope: the OLS intercept of y - gamma_ses * ses is
     # pulled toward gamma00 by the school's reliability: EB - g00 = lambda * (OLS - g00).
@@ -316,6 +333,9 @@ def test_shrinkage_demo_joins_observed_means_to_eb():
     np.testing.assert_allclose(lines.get_array(), sim["reliability"])
     mse_eb = np.mean((sim["eb"] - sim["true_mean"]) ** 2)
     assert f"EB {mse_eb:.3g}" in ax.get_title()
+    (truth,) = [c for c in ax.collections if c.get_label() == "true mean"]
+    np.testing.assert_allclose(truth.get_offsets()[:, 0], sim["true_mean"])
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "true mean"
 
 
 def test_plots_module_is_not_imported_by_the_package():
