@@ -128,13 +128,18 @@ def _school_means(values: np.ndarray) -> np.ndarray:
 def _within_fit(y: np.ndarray, c_within: np.ndarray, s_cc: np.ndarray, df: int):
     """Within-school slope, its SE and the residual variance, per replication.
 
-    ``y`` has shape (..., R, J, n); ``c_within`` (R, J, n) is the group-mean
-    centred predictor and ``s_cc`` (R,) its sum of squares.
+    ``y`` has shape (R, J, n) or (M, R, J, n); ``c_within`` (R, J, n) is the
+    group-mean centred predictor and ``s_cc`` (R,) its sum of squares. Computed
+    from sums (``c_within`` sums to zero in every school, so ``y`` need not be
+    centred for the cross-product), without temporary arrays of the data's size.
     """
-    y_within = y - _school_means(y)
-    slope = (y_within * c_within).sum(axis=(-2, -1)) / s_cc
-    residual = y_within - slope[..., None, None] * c_within
-    sigma2 = (residual**2).sum(axis=(-2, -1)) / df
+    lead = "m" if y.ndim == 4 else ""
+    cross = np.einsum(f"{lead}rjn,rjn->{lead}r", y, c_within)
+    squares = np.einsum(f"{lead}rjn,{lead}rjn->{lead}r", y, y)
+    school_sums = y.sum(axis=-1)
+    between = np.einsum(f"{lead}rj,{lead}rj->{lead}r", school_sums, school_sums) / y.shape[-1]
+    slope = cross / s_cc
+    sigma2 = (squares - between - slope * cross) / df
     return slope, np.sqrt(sigma2 / s_cc), sigma2
 
 
@@ -180,21 +185,25 @@ def _draw_plausible_values(
         intercept = (
             _school_means(score)[..., 0] - slope_draw[..., None] * _school_means(college)[..., 0]
         ) + np.sqrt(s2_draw[..., None] / n_students) * rng.standard_normal((m, reps, n_schools))
-        conditional_mean = intercept[..., None] + slope_draw[..., None, None] * college
     else:
-        # the intercept at the mean of college, variance s2 / N, then the line
+        # the line's height at the mean of college, variance s2 / N; one intercept for all
         n = score[0].size
         centre = score.reshape(reps, -1).mean(axis=1) + np.sqrt(s2_draw / n) * rng.standard_normal(
             (m, reps)
         )
-        mean_c = college.reshape(reps, -1).mean(axis=1)[:, None, None]
-        conditional_mean = centre[..., None, None] + slope_draw[..., None, None] * (
-            college - mean_c
-        )
-    rho, theta_var = rho[..., None, None], theta_var[..., None, None]
-    posterior_mean = conditional_mean + rho * (score - conditional_mean)
-    posterior_sd = np.sqrt((1 - rho) * theta_var)
-    return posterior_mean + posterior_sd * rng.standard_normal((m, *score.shape))
+        mean_c = college.reshape(reps, -1).mean(axis=1)
+        intercept = (centre - slope_draw * mean_c)[..., None]
+    # posterior mean rho * score + (1 - rho) * (intercept_j + slope * college), plus a normal
+    # draw; built in place, one plausible value at a time, so that no temporary array of the
+    # full (M, R, J, n) size is made
+    draws = rng.standard_normal((m, *score.shape))
+    for k in range(m):
+        rho_k = rho[k][:, None, None]
+        draws[k] *= np.sqrt((1 - rho_k) * theta_var[k][:, None, None])
+        draws[k] += rho_k * score
+        draws[k] += ((1 - rho[k])[:, None] * intercept[k])[..., None]
+        draws[k] += ((1 - rho[k]) * slope_draw[k])[:, None, None] * college
+    return draws
 
 
 def _simulate_arrays(

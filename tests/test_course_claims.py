@@ -1,4 +1,6 @@
-"""Claims about the data in the prose of notebooks 03, 04, 05 and 08, checked on the shipped data.
+"""Claims about the data in the prose of notebooks 03, 04 and 05, checked on the shipped data.
+
+(Notebook 08's claims are in tests/test_claims_08.py.)
 
 These are the sentences revised after the synthetic data were regenerated (plausible values
 as posterior draws, and a sampling design). Each test first finds the sentence in the
@@ -16,8 +18,6 @@ from prose import says
 
 import hlmteach as hlm
 
-PVS = [f"math{k}" for k in range(1, 6)]
-
 
 @pytest.fixture(scope="module")
 def timss() -> pd.DataFrame:
@@ -33,120 +33,6 @@ def rc(timss: pd.DataFrame):
         random=["college"],
         covariance="vc",
         by="country",
-    )
-
-
-@pytest.fixture(scope="module")
-def pooled_rc(timss: pd.DataFrame):
-    return hlm.fit_plausible_values(
-        timss,
-        "{pv} ~ college + boy",
-        outcomes=PVS,
-        group="school",
-        random=["college"],
-        covariance="vc",
-        by="country",
-    )
-
-
-# -- 08: plausible values -------------------------------------------------------------------
-
-
-def test_08_noise_share_is_about_seven_per_cent(timss: pd.DataFrame) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "about 7% of the variance of a plausible value is measurement noise",
-    )
-    for _, part in timss.groupby("country", observed=True):
-        share = part[PVS].var(axis=1).mean() / part["math1"].var()
-        assert 0.065 <= share < 0.08
-
-
-def test_08_plausible_values_behave_as_posterior_draws(timss: pd.DataFrame) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "each is a random draw from the student's posterior distribution",
-    )
-    for _, part in timss.groupby("country", observed=True):
-        # Draws from a posterior: their mean has less spread than any one of them.
-        assert part[PVS].mean(axis=1).var() < part[PVS].var().min()
-
-
-def test_08_us_college_estimates_differ_by_up_to_half_an_se(pooled_rc) -> None:
-    says("08_plausible_values.ipynb", "differ from one another by up to half a standard error")
-    usa = pooled_rc["USA"]
-    estimates = usa.per_pv("estimate").loc["college"]
-    spread = (estimates.max() - estimates.min()) / usa.per_pv("se").loc["college"].mean()
-    assert 0.3 < spread <= 0.55
-
-
-def test_08_ols_pooled_estimates_within_half_an_se(timss: pd.DataFrame) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "The pooled estimates differ from the first-PV estimates by less than half a standard "
-        "error",
-        "The pooled SEs are larger, by a few per cent up to about 10%.",
-    )
-    ols = hlm.fit_plausible_values(
-        timss, "{pv} ~ college + boy", outcomes=PVS, model="ols", by="country"
-    )
-    for result in ols.values():
-        table = result.comparison()
-        moved = (table["estimate_pooled"] - table["estimate_first"]).abs() / table["se_first"]
-        assert (moved < 0.5).all()
-        assert (table["se_ratio"] > 1).all() and (table["se_ratio"] < 1.11).all()
-
-
-def test_08_intercept_only_claims(timss: pd.DataFrame) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "has the largest FMI of the table in both countries",
-        "Its SE still grows by only a few per cent",
-        "an `se_ratio` of about 1",
-    )
-    anova = hlm.fit_plausible_values(timss, "{pv} ~ 1", outcomes=PVS, group="school", by="country")
-    for result in anova.values():
-        table = result.comparison()
-        assert table["fmi"].idxmax() == ("covariance", "Residual")
-        assert 1.0 <= table.loc[("covariance", "Residual"), "se_ratio"] < 1.06
-        assert table.loc[("fixed", "Intercept"), "se_ratio"] == pytest.approx(1.0, abs=0.02)
-
-
-def test_08_random_coefficient_claims(pooled_rc) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "In Korea, the **college effect**'s SE grows most, by about 10%, and it has the largest "
-        "FMI of the fixed effects; in the USA its SE grows by several per cent.",
-        "In the USA, the **variance of the college slopes**, $\\tau_{11}$, gains most: its SE "
-        "grows by about a tenth.",
-    )
-    korea = pooled_rc["Korea"].comparison().loc["fixed"]
-    assert korea["se_ratio"].idxmax() == "college"
-    assert korea["fmi"].idxmax() == "college"
-    assert 1.07 <= korea.loc["college", "se_ratio"] <= 1.13
-    usa = pooled_rc["USA"].comparison()
-    assert 1.03 <= usa.loc[("fixed", "college"), "se_ratio"] <= 1.09
-    assert usa["se_ratio"].idxmax() == ("covariance", "Var(college)")
-    assert 1.07 <= usa.loc[("covariance", "Var(college)"), "se_ratio"] <= 1.15
-    # "there is none here": no plausible value puts a variance at zero
-    assert not pooled_rc["Korea"].warnings
-
-
-def test_08_exercise_solutions(timss: pd.DataFrame, pooled_rc) -> None:
-    says(
-        "08_plausible_values.ipynb",
-        "about 6–7% of the information about the US college effect is lost",
-        "The pooled SE is about 2.8 points",
-        "(`se_ratio` about 1.00)",
-    )
-    assert 0.055 <= pooled_rc["USA"].fixed.loc["college", "fmi"] < 0.075
-    korea = timss[timss["country"] == "Korea"]
-    scale = hlm.fit_plausible_values(
-        korea, "{pv} ~ 1", outcomes=[f"bsmpv0{k}" for k in range(1, 6)], group="school"
-    )
-    assert scale.fixed.loc["Intercept", "se"] == pytest.approx(2.8, abs=0.05)
-    assert scale.comparison().loc[("fixed", "Intercept"), "se_ratio"] == pytest.approx(
-        1.0, abs=0.01
     )
 
 
