@@ -118,24 +118,64 @@ def _hsb_slope_variance_lr() -> float:
     return float(lr_test(fixed_slope, _hsb_fit("mathach ~ cses", ("cses",))).statistic)
 
 
-def _ols_coefficient(country: str, term: str) -> float:
+def _ols_coefficient(country: str, term: str, formula: str = "math ~ college + boy") -> float:
     from .data import load_timss
     from .models import fit_ols
 
-    return float(fit_ols(load_timss(country), "math ~ college + boy").fixed.loc[term, "estimate"])
+    return float(fit_ols(load_timss(country), formula).fixed.loc[term, "estimate"])
 
 
-def _ols_t(country: str, term: str) -> float:
+def _korean_students():
+    """The Korean students of the shipped TIMSS data (exercise 00.1)."""
     from .data import load_timss
+
+    return load_timss("Korea")
+
+
+def _hsb_ols_se(formula: str, term: str) -> float:
+    """OLS standard error of ``term`` in High School and Beyond (exercise 01.4)."""
+    from .data import load_hsb
     from .models import fit_ols
 
-    return float(fit_ols(load_timss(country), "math ~ college + boy").fixed.loc[term, "t"])
+    return float(fit_ols(load_hsb(), formula).fixed.loc[term, "se"])
+
+
+def _ols_cluster_robust_t(country: str, term: str) -> float:
+    """t of ``term`` in math ~ college + boy with SEs clustered by school (statsmodels)."""
+    import statsmodels.formula.api as smf
+
+    from .data import load_timss
+
+    students = load_timss(country).dropna(subset=["college"])
+    fit = smf.ols("math ~ college + boy", data=students).fit(
+        cov_type="cluster", cov_kwds={"groups": students["school"]}
+    )
+    return float(fit.tvalues[term])
 
 
 def _timss_design_effect(country: str) -> float:
     """1 + (m - 1) ICC from the intercept-only fit, m = students per school on average."""
     fit = _timss_fit(country, "math ~ 1")
     return 1.0 + (fit.n_obs / fit.n_groups - 1.0) * fit.icc
+
+
+@cache
+def _ten_korean_schools(method: str):
+    """Exercises 03.1 and 03.4: the intercept-only model of the first ten Korean schools."""
+    from .data import load_timss
+    from .models import fit_hlm, fit_ols
+
+    korea = load_timss("Korea")
+    ten = korea[korea["school"].isin(korea["school"].unique()[:10])]
+    if method == "OLS":
+        return fit_ols(ten, "math ~ 1")
+    return fit_hlm(ten, "math ~ 1", group="school", method=method)
+
+
+def _ten_schools_lr() -> float:
+    """ML likelihood-ratio statistic of the random intercept against OLS (exercise 03.4)."""
+    ols = _ten_korean_schools("OLS")
+    return float(-2.0 * ols.statsmodels_result.llf - _ten_korean_schools("ML").deviance)
 
 
 # Exercise 01 uses the published variance components of Korea's intercept-only model
@@ -268,6 +308,15 @@ def _korea_college_slope_p_un() -> float:
     return float(lr_test(null, alt).p_value)
 
 
+def _usa_two_slopes_p() -> float:
+    """USA, math ~ college + boy: college and boy slopes (type=vc) tested together."""
+    from .variance_tests import boundary_lr_test
+
+    null = _timss_fit("USA", "math ~ college + boy", (), "vc")
+    both = _timss_fit("USA", "math ~ college + boy", ("college", "boy"), "vc")
+    return float(boundary_lr_test(null, both).p_value)
+
+
 @cache
 def _korea_college_slope_profile_upper(level: float) -> float:
     """Upper end of the REML profile interval of Korea's college-slope variance (type=vc)."""
@@ -335,6 +384,16 @@ def _pisa_pooled():
 
 
 _ALL: tuple[Exercise, ...] = (
+    # A count: tolerance 0.5 accepts exactly the right whole number.
+    Exercise(
+        "00.1",
+        "How many Korean students in the TIMSS data have a college-educated parent "
+        "(college equal to 1)?",
+        lambda: float((_korean_students()["college"] == 1).sum()),
+        0.5,
+        "Select the Korean students, timss[timss['country'] == 'Korea'], then count the rows "
+        "whose college column equals 1: (korea['college'] == 1).sum(). A count, not a share.",
+    ),
     # Tolerance 0.01: a design effect rounded to two decimals (or computed with the
     # average school size rounded to 19.3) stays within it.
     Exercise(
@@ -368,14 +427,30 @@ _ALL: tuple[Exercise, ...] = (
         "n_schools=20, n_reps=200 and seed=1, and read the ols_rate column: a proportion "
         "between 0 and 1, not a percentage.",
     ),
+    # Tolerance 0.006 accepts the ratio rounded to two decimals.
+    Exercise(
+        "01.4",
+        "HSB, mathach ~ minority: what is the random-intercept model's SE of minority divided "
+        "by OLS's?",
+        lambda: float(
+            _hsb_fit("mathach ~ minority").fixed.loc["minority", "se"]
+            / _hsb_ols_se("mathach ~ minority", "minority")
+        ),
+        0.006,
+        "Fit hlm.fit_ols(hsb, 'mathach ~ minority') and hlm.fit_hlm(hsb, 'mathach ~ minority', "
+        "group='school'), and divide the second fit's se of minority by the first's.",
+    ),
     Exercise(
         "02.1",
-        "By how many standard deviations do Korean students with a college-educated parent "
-        "outscore the others, holding sex constant (OLS)? Give the coefficient.",
-        lambda: _ols_coefficient("Korea", "college"),
+        "Korea, OLS math ~ C(parent_educ) + boy: how many SDs higher do children of a "
+        "college-educated parent score than children whose parents finished middle school?",
+        lambda: _ols_coefficient(
+            "Korea", "C(parent_educ)[T.college]", "math ~ C(parent_educ) + boy"
+        ),
         0.006,
-        "Fit `hlm.fit_ols(timss, 'math ~ college + boy', by='country')` and read the college "
-        "row of Korea's `fixed` table.",
+        "Fit hlm.fit_ols(korea, 'math ~ C(parent_educ) + boy') on the Korean students and read "
+        "the row C(parent_educ)[T.college] of its `fixed` table: the college level against the "
+        "baseline, middle school (not the 0/1 college coefficient).",
     ),
     # Tolerance 0.016: the sum of three coefficients each rounded to two decimals is off by
     # at most 0.015.
@@ -392,24 +467,29 @@ _ALL: tuple[Exercise, ...] = (
     # estimate by its three-decimal SE can be off by 0.1; the hint asks for full precision.)
     Exercise(
         "02.3",
-        "What is the naive OLS t statistic of the boy coefficient in the USA?",
-        lambda: _ols_t("USA", "boy"),
+        "What is the cluster-robust t statistic (clusters: schools) of the boy coefficient in "
+        "the US OLS model math ~ college + boy?",
+        lambda: _ols_cluster_robust_t("USA", "boy"),
         0.01,
-        "t is the estimate divided by its standard error. Take both from the USA's `fixed` "
-        "table at full precision (or read its t column), not from the rounded OLS table.",
+        "Fit smf.ols('math ~ college + boy', data=usa).fit(cov_type='cluster', "
+        "cov_kwds={'groups': usa['school']}) on the US students with a known college, and take "
+        "its tvalues['boy'] at full precision, not the naive OLS t.",
     ),
+    # Tolerance 0.006 accepts the ratio rounded to two decimals (0.85).
     Exercise(
         "03.1",
-        "What is the intraclass correlation of mathematics scores in US schools "
-        "(intercept-only model)? Give it as a proportion, e.g. 0.25.",
-        lambda: _timss_fit("USA", "math ~ 1").icc,
+        "The first ten Korean schools: what is tau00 by ML divided by tau00 by REML "
+        "(intercept-only model)?",
+        lambda: float(
+            _ten_korean_schools("ML").tau.iloc[0, 0] / _ten_korean_schools("REML").tau.iloc[0, 0]
+        ),
         0.006,
-        "The ICC is tau00 / (tau00 + sigma2), the share of the total variance that lies "
-        "between schools; not tau00 / sigma2.",
+        "Fit hlm.fit_hlm(ten, 'math ~ 1', group='school') twice, once with method='ML', and "
+        "divide the two tau00 (fit.tau.loc['Intercept', 'Intercept']): ML's over REML's.",
     ),
     Exercise(
         "03.2",
-        "What does the seed's formula tau00 / sigma2 give for Korea? Compare with the ICC.",
+        "What does the source's formula tau00 / sigma2 give for Korea? Compare with the ICC.",
         lambda: (lambda m: m.tau.iloc[0, 0] / m.sigma2)(_timss_fit("Korea", "math ~ 1")),
         0.006,
         "Divide the school-level variance by the student-level variance of Korea's "
@@ -426,15 +506,15 @@ _ALL: tuple[Exercise, ...] = (
         "Take the ICC of the fit, tau00 / (tau00 + sigma2), with at least three decimals "
         "(`fit.icc`), and m = students / schools of the fit (`fit.n_obs / fit.n_groups`).",
     ),
-    # Tolerance 0.03: Z computed from the four-decimal estimate and SE of the ANOVA table is
-    # off by up to about 0.025.
+    # Tolerance 0.01 accepts LR rounded to two decimals.
     Exercise(
         "03.4",
-        "What is the Wald Z of the US between-school variance tau00 (SAS COVTEST's Z value)?",
-        lambda: float(_timss_fit("USA", "math ~ 1").covariance.loc["Var(Intercept)", "z"]),
-        0.03,
-        "Divide the variance estimate by its standard error; both are in the Var(Intercept) "
-        "row of the US fit's `covariance` table.",
+        "The first ten Korean schools: what is the ML likelihood-ratio statistic of the random "
+        "intercept against OLS (math ~ 1)?",
+        _ten_schools_lr,
+        0.01,
+        "LR = -2 log L of OLS minus -2 log L of the random-intercept model, both by ML: "
+        "-2 * hlm.fit_ols(ten, 'math ~ 1').statsmodels_result.llf minus the ML fit's deviance.",
     ),
     Exercise(
         "04.1",
@@ -603,22 +683,19 @@ _ALL: tuple[Exercise, ...] = (
         "Write out the level-2 equation of the slope, beta1j = gamma10 + gamma11 meanses_j + "
         "gamma12 sector_j, and put in sector = 1 and meanses = 0.",
     ),
-    # Tolerance 0.01 accepts the FMI rounded to two decimals; with M = 5 the FMI is itself
-    # uncertain in its first decimal, so no finer check is meaningful.
+    # Tolerance 0.008 accepts the FMI rounded to two decimals (0.20) and rejects the FMI of
+    # the random-coefficient model printed in notebook 08 (0.19, 0.012 away); with M = 5 the
+    # FMI is itself uncertain in its first decimal, so no finer check is meaningful.
     Exercise(
         "08.1",
-        "Random-coefficient model (random college slope, boy fixed, covariance 'vc') fitted to "
-        "the five plausible values of the USA and pooled by Rubin's rules: what is the fraction "
-        "of missing information (FMI) of the college effect?",
-        lambda: float(
-            _pooled_timss("USA", "{pv} ~ college + boy", random=("college",)).fixed.loc[
-                "college", "fmi"
-            ]
-        ),
-        0.01,
-        "Fit the US model with `hlm.fit_plausible_values(..., random=['college'], "
-        "covariance='vc')` (or take `rc['USA']`) and read the `fmi` column of the pooled "
-        "`fixed` table, row college; not `lambda`, and not a single plausible value's fit.",
+        "Random-intercept model {pv} ~ college + boy (no random slope) fitted to Korea's five "
+        "plausible values and pooled by Rubin's rules: what is the fraction of missing "
+        "information (FMI) of the college effect?",
+        lambda: float(_pooled_timss("Korea", "{pv} ~ college + boy").fixed.loc["college", "fmi"]),
+        0.008,
+        "Fit Korea's model with `hlm.fit_plausible_values(korea, '{pv} ~ college + boy', "
+        "outcomes=PVS, group='school')`, without random=, and read the `fmi` column of the "
+        "pooled `fixed` table, row college; not `lambda`, and not the random-slope model's FMI.",
     ),
     # Tolerance 0.01 score points accepts two decimals and rejects the first plausible
     # value's own SE (about 0.02 points away in the shipped data).
@@ -714,6 +791,18 @@ _ALL: tuple[Exercise, ...] = (
         "Call hlm.profile_intervals(fit, level=0.90) on the REML fit and read the upper column "
         "of the Var(college) row; the Wald columns are a different interval.",
     ),
+    # 10.4: the chi-bar-square p-value is 0.0165; tolerance 0.003 accepts 0.016 and 0.017 and
+    # rejects the plain chi2(2) p (0.042), the college slope's own test (0.006) and chi2(1) (0.012).
+    Exercise(
+        "10.4",
+        "USA, math ~ college + boy: test the college and boy slopes together (covariance='vc') "
+        "against the random-intercept model. What is the p-value with the right reference "
+        "distribution?",
+        _usa_two_slopes_p,
+        0.003,
+        "Two uncorrelated variances are tested at zero: hlm.boundary_lr_test(null, both) uses "
+        "the mixture 1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2); read its p_value.",
+    ),
     # 11.1: lme4 prints SD 2.935 for HSB's one-way ANOVA; 2.935 squared is 8.6142 against the
     # converged 8.6140, so tolerance 0.01 accepts squaring the printed SD and two decimals.
     Exercise(
@@ -795,7 +884,224 @@ _ALL: tuple[Exercise, ...] = (
         "pisa['w_fstuwt'].sum(), pass weights='house', group_weights='w_fschwt' and "
         "method='ML', and read fit.sigma2.",
     ),
+    # 13.1: tolerance 0.01 accepts the ratio rounded to two decimals (0.15 or 0.16) and rejects
+    # the one-step ratio of the second-ranked school. 13.2: H is printed with one decimal.
+    # 13.3: a count; tolerance 0.5 accepts exactly the right whole number.
+    Exercise(
+        "13.1",
+        "USA: delete the school with the largest one-step Cook's distance and refit; by how "
+        "many of its full-data standard errors does the college coefficient move?",
+        lambda: _ex13_us_college_shift(),
+        0.01,
+        "Take the school with the largest cooks_distance in dg.school_influence(fit), refit "
+        "hlm.fit_hlm on the US rows without it, and divide the absolute change in the college "
+        "estimate by fit.fixed.loc['college', 'se'] of the full fit.",
+    ),
+    Exercise(
+        "13.2",
+        "HSB: what is the H statistic for homogeneous level-1 variance of mathach ~ ses + "
+        "minority + female + sector with a random ses slope?",
+        lambda: float(
+            _ex13_homogeneity("mathach ~ ses + minority + female + sector", ("ses",)).statistic
+        ),
+        0.1,
+        "Fit the model with hlm.fit_hlm(hsb, ..., group='school', random=['ses']) and pass it "
+        "to dg.homogeneity_test (min_df=10, the default); read .statistic.",
+    ),
+    Exercise(
+        "13.3",
+        "USA: how many schools' standardised intercept EBLUPs exceed 1.96 in absolute value?",
+        lambda: float((_ex13_us_standardised_intercepts().abs() > 1.96).sum()),
+        0.5,
+        "Take the standardised column of dg.eblup_qq(fit, 'Intercept') for the US model and "
+        "count the schools whose absolute value is above 1.96.",
+    ),
+    # 14.1-14.3 and 16.2: tolerance 0.006 accepts two decimals. 14.1 rejects meanses alone
+    # (0.694); 14.2 rejects the marginal R2 (0.043); 14.3 rejects the total share of f
+    # (0.104) and the between share of m (0.686); 16.2 rejects estimate + 1 SE (0.044 away).
+    Exercise(
+        "14.1",
+        "HSB: what proportion of the one-way ANOVA's tau00 do meanses and sector together "
+        "account for (mathach ~ meanses + sector, random intercept)?",
+        lambda: float(_ex14_hsb_tau00_reduction()),
+        0.006,
+        "Fit 'mathach ~ meanses + sector' with group='school', then call "
+        "proportional_reduction(anova, fit) and read its Var(Intercept) row.",
+    ),
+    Exercise(
+        "14.2",
+        "Korea: what is Nakagawa's conditional R2 of math ~ college + boy with a random "
+        "college slope (covariance='vc')?",
+        lambda: float(_ex14_korea_nakagawa()["conditional"]),
+        0.006,
+        "Fit the model to hlm.load_timss('Korea') with random=['college'] and "
+        "covariance='vc', then read the conditional row of nakagawa_r2(fit), not the marginal.",
+    ),
+    Exercise(
+        "14.3",
+        "USA: with college and boy centred within schools and their school means added "
+        "(random college_cwc slope, covariance='vc'), what share of the between-school "
+        "variance do the fixed effects explain?",
+        lambda: float(_ex14_us_centred_decomposition().r2.at["f2", "between"]),
+        0.006,
+        "Drop the student without parents' education, make college_cwc, boy_cwc (hlm.center, "
+        "kind='group') and college_mean, boy_mean (hlm.school_mean), fit, and read the f2 row "
+        "of the between column of rights_sterba(fit).r2.",
+    ),
+    # 15.1-15.3: our within, random-effects and Mundlak numbers agree with plm and lme4
+    # (tests/test_within_between.py). 15.1: tolerance 0.01 accepts two decimals and rejects
+    # the random-effects slope and the SES-only within slope (both 2.19).
+    Exercise(
+        "15.1",
+        "HSB: the within (school-dummy) estimator of mathach ~ ses + minority. What is its "
+        "SES slope?",
+        lambda: float(
+            __import__("hlmteach.within_between", fromlist=["within_estimator"])
+            .within_estimator(
+                __import__("hlmteach.data", fromlist=["load_hsb"]).load_hsb(),
+                "mathach",
+                ["ses", "minority"],
+                "school",
+            )
+            .slopes["ses"]
+        ),
+        0.01,
+        "Call within_estimator(hsb, 'mathach', ['ses', 'minority'], 'school') and read "
+        "`.slopes['ses']`; not the random-effects estimator, and keep minority in the model.",
+    ),
+    # 15.2: the statistic is 77.98; tolerance 0.5 accepts rounding to a whole number and
+    # rejects the Mundlak model's Wald statistic (67.6) and the three-predictor model's (79.95).
+    Exercise(
+        "15.2",
+        "HSB, mathach ~ ses + minority: the Hausman test of the within against the "
+        "random-effects (Swamy-Arora) estimator. What is its chi-square statistic?",
+        lambda: (
+            lambda wb, hsb: (
+                wb.hausman_test(
+                    wb.within_estimator(hsb, "mathach", ["ses", "minority"], "school"),
+                    wb.random_effects_estimator(hsb, "mathach", ["ses", "minority"], "school"),
+                ).statistic
+            )
+        )(
+            __import__("hlmteach.within_between", fromlist=["hausman_test"]),
+            __import__("hlmteach.data", fromlist=["load_hsb"]).load_hsb(),
+        ),
+        0.5,
+        "Fit within_estimator and random_effects_estimator with the same data, outcome, "
+        "predictors ['ses', 'minority'] and group, then hausman_test(within, random).statistic "
+        "(within first).",
+    ),
+    # 15.3: lme4 reproduces the Mundlak fits (fixture); tolerance 0.01 accepts two decimals
+    # and rejects the sector coefficient of section 6's model with SES alone (1.22).
+    Exercise(
+        "15.3",
+        "HSB: the Mundlak model with ses, female and minority at level 1 (each with its school "
+        "mean) and sector at level 2. What is the sector coefficient?",
+        lambda: float(
+            __import__("hlmteach.within_between", fromlist=["mundlak_model"])
+            .mundlak_model(
+                __import__("hlmteach.data", fromlist=["load_hsb"]).load_hsb(),
+                "mathach",
+                ["ses", "female", "minority"],
+                "school",
+                school_level=["sector"],
+            )
+            .fit.fixed.loc["sector", "estimate"]
+        ),
+        0.01,
+        "mundlak_model(hsb, 'mathach', ['ses', 'female', 'minority'], 'school', "
+        "school_level=['sector']), then read .fit.fixed.loc['sector', 'estimate'].",
+    ),
+    # 16.1: lmerTest gives 112.71; tolerance 0.6 accepts rounding to a whole number and
+    # rejects the between-within df (2748).
+    Exercise(
+        "16.1",
+        "Korea, the course's model (random college slope, covariance='vc'): what are the "
+        "Satterthwaite degrees of freedom of the college effect?",
+        lambda: float(_ex16_korea_table().loc["college", "df"]),
+        0.6,
+        "Call fixed_effects_table(fit) (Satterthwaite is its default) and read the df "
+        "column of the college row; fit.fixed has the between-within df instead.",
+    ),
+    Exercise(
+        "16.2",
+        "Korea, the same model: what is the upper end of the 95% confidence interval of the "
+        "college effect, with Satterthwaite df?",
+        lambda: float(_ex16_korea_table().loc["college", "upper"]),
+        0.006,
+        "Read the upper column of the college row of fixed_effects_table(fit): estimate plus "
+        "t(0.975, df) times the SE.",
+    ),
 )
+
+
+@cache
+def _ex14_hsb_tau00_reduction() -> float:
+    from .variance_explained import proportional_reduction
+
+    both = _hsb_fit("mathach ~ meanses + sector")
+    return float(proportional_reduction(_hsb_fit("mathach ~ 1"), both)["Var(Intercept)"])
+
+
+def _ex14_korea_nakagawa():
+    from .variance_explained import nakagawa_r2
+
+    return nakagawa_r2(_rc_fit("Korea"))
+
+
+@cache
+def _ex14_us_centred_decomposition():
+    from .centering import center, school_mean
+    from .data import load_timss
+    from .models import fit_hlm
+    from .variance_explained import rights_sterba
+
+    us = load_timss("USA").dropna(subset=["college", "boy"])
+    for column in ("college", "boy"):
+        us = center(us, column, group="school", kind="group")
+        us = school_mean(us, column, "school")
+    formula = "math ~ college_cwc + boy_cwc + college_mean + boy_mean"
+    fit = fit_hlm(us, formula, group="school", random=["college_cwc"], covariance="vc")
+    return rights_sterba(fit)
+
+
+def _ex16_korea_table():
+    from .reporting import fixed_effects_table
+
+    return fixed_effects_table(_rc_fit("Korea"))
+
+
+@cache
+def _ex13_us_college_shift() -> float:
+    from .data import load_timss
+    from .diagnostics import school_influence
+    from .models import fit_hlm
+
+    fit = _rc_fit("USA")
+    school = school_influence(fit)["cooks_distance"].idxmax()
+    us = load_timss("USA")
+    refit = fit_hlm(
+        us[us["school"] != school],
+        "math ~ college + boy",
+        group="school",
+        random=["college"],
+        covariance="vc",
+    )
+    change = fit.fixed.loc["college", "estimate"] - refit.fixed.loc["college", "estimate"]
+    return float(abs(change) / fit.fixed.loc["college", "se"])
+
+
+def _ex13_homogeneity(formula: str, random: tuple[str, ...]):
+    from .diagnostics import homogeneity_test
+
+    return homogeneity_test(_hsb_fit(formula, random))
+
+
+def _ex13_us_standardised_intercepts():
+    from .diagnostics import eblup_qq
+
+    return eblup_qq(_rc_fit("USA"), "Intercept")["standardised"]
+
 
 #: Every exercise of the course, by key.
 EXERCISES: dict[str, Exercise] = {e.key: e for e in _ALL}
