@@ -48,41 +48,65 @@ class Standardisation:
     """How standardised arrays map back to the data as given.
 
     The engine fits ``y' = (y - X @ outcome_shift) / outcome_scale``,
-    ``X' = X / x_scale`` and ``Z' = Z / z_scale`` (column by column). That is the
-    same model in other units: the relative covariance factor becomes
-    ``diag(z_scale) @ Lambda``, so variances on the boundary stay there, and every
-    estimate maps back exactly. The fit then does not depend on the units or the
-    origin of the outcome, nor on the units of the predictors and random-effect
-    columns; the boundary tolerance and the optimiser work in units of the data,
-    and the blocks are free of cancellation when the outcome has a large mean and
-    a small spread.
+    ``X' = X / x_scale`` and ``Z' = Z @ random_map``, where ``random_map``
+    centres each random slope's column on its mean (``random_shift`` times the
+    intercept column; only for unstructured covariance, where it is the same
+    model) and divides by its root mean square. That is the same model in other
+    units and origins: the random effects become ``inv(random_map) @ u``, so
+    variances on the boundary stay there, and every estimate maps back exactly.
+    The fit then does not depend on the units or the origin of the outcome, nor
+    on the units of the predictors and random-effect columns (nor, under UN, on
+    the origin of the slopes); the boundary tolerance and the optimiser work in
+    units of the data, and the blocks are free of cancellation when the outcome
+    has a large mean and a small spread.
 
     Examples
     --------
-    >>> Standardisation(2.0, np.array([10.0, 0.0]), np.ones(2), np.ones(1)).outcome_scale
-    2.0
+    >>> st = Standardisation(2.0, np.array([10.0, 0.0]), np.ones(2), np.ones(2), np.array([0, 5.0]))
+    >>> st.random_map.tolist()
+    [[1.0, -5.0], [0.0, 1.0]]
     """
 
     outcome_scale: float
     outcome_shift: np.ndarray
     x_scale: np.ndarray
     z_scale: np.ndarray
+    random_shift: np.ndarray | None = None
 
     @classmethod
-    def of(cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray) -> Standardisation:
-        """Centre (when a column of X is a non-zero constant) and SD of y; RMS of each column."""
+    def of(
+        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, centre_random: bool = False
+    ) -> Standardisation:
+        """Centre (when a column of X is a non-zero constant) and SD of y; RMS of each column.
+
+        ``centre_random=True`` also centres the random slopes' columns when the first
+        column of Z is a non-zero constant (valid for unstructured covariance only).
+        """
         shift = np.zeros(X.shape[1])
         if y.size:
             constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
             if constant.size:
                 shift[constant[0]] = float(np.mean(y)) / X[0, constant[0]]
         spread = float(np.std(y - X @ shift)) if y.size else 0.0
+        random_shift = None
+        if centre_random and Z.shape[1] > 1 and y.size and np.ptp(Z[:, 0]) == 0 and Z[0, 0] != 0:
+            random_shift = np.r_[0.0, np.mean(Z[:, 1:], axis=0) / Z[0, 0]]
+            Z = Z - np.outer(Z[:, 0], random_shift)
         return cls(
             spread if spread > 0 and np.isfinite(spread) else 1.0,
             shift,
             _column_scale(X),
             _column_scale(Z),
+            random_shift,
         )
+
+    @property
+    def random_map(self) -> np.ndarray:
+        """``R`` with ``Z' = Z @ R``: the centring of the slopes, then the division by RMS."""
+        centre = np.eye(self.z_scale.size)
+        if self.random_shift is not None:
+            centre[0] -= self.random_shift
+        return centre / self.z_scale
 
 
 def _column_scale(M: np.ndarray) -> np.ndarray:
@@ -162,11 +186,12 @@ class CrossProducts:
         st = self.standardisation
         if st is None:
             return self
-        s, d, e, g = st.outcome_scale, st.outcome_shift, st.x_scale, st.z_scale
-        ZtZ = self.ZtZ * np.outer(g, g)
-        ZtX = self.ZtX * np.outer(g, e)
+        s, d, e = st.outcome_scale, st.outcome_shift, st.x_scale
+        back = np.linalg.inv(st.random_map)  # Z = Z' @ back
+        ZtZ = np.einsum("ba,jbc,cd->jad", back, self.ZtZ, back)
+        ZtX = np.einsum("ba,jbc->jac", back, self.ZtX) * e
         XtX = self.XtX * np.outer(e, e)
-        Zty, Xty = self.Zty * g, self.Xty * e  # still of the standardised outcome
+        Zty, Xty = self.Zty @ back, self.Xty * e  # still of the standardised outcome
         mapped = {
             "ZtZ": ZtZ,
             "ZtX": ZtX,
@@ -223,6 +248,7 @@ class CrossProducts:
         weights: np.ndarray | None = None,
         group_weights: np.ndarray | None = None,
         standardise: bool = False,
+        centre_random: bool = False,
     ) -> CrossProducts:
         """Accumulate the blocks from student-level arrays.
 
@@ -232,13 +258,15 @@ class CrossProducts:
         give either or both for a pseudo-likelihood fit (a missing one is 1).
         ``standardise=True`` accumulates the blocks of standardised arrays instead
         and records in ``standardisation`` how they map back
-        (:func:`fit_mixed_model` then reports everything for the data as given).
+        (:func:`fit_mixed_model` then reports everything for the data as given);
+        ``centre_random=True`` centres the random slopes there too, which is the same
+        model only under unstructured covariance.
         """
         if standardise:
-            st = Standardisation.of(y, X, Z)
+            st = Standardisation.of(y, X, Z, centre_random)
             y = (y - X @ st.outcome_shift) / st.outcome_scale
             plain = cls.from_arrays(
-                y, X / st.x_scale, Z / st.z_scale, group_codes, weights, group_weights
+                y, X / st.x_scale, Z @ st.random_map, group_codes, weights, group_weights
             )
             return replace(plain, standardisation=st)
         order = np.argsort(group_codes, kind="stable")
@@ -726,7 +754,11 @@ class EngineFit:
         """
         if self.standardised is not None:  # computed where the data are well scaled
             jacobian = _covparm_jacobian(self.standardised)
-            return self.standardised.covparm_cov * np.outer(jacobian, jacobian)
+            unit_free = self.standardised.covparm_cov
+            held = np.isnan(np.diag(unit_free))  # parameters held on the boundary
+            cov = jacobian @ np.nan_to_num(unit_free) @ jacobian.T
+            cov[held, :] = cov[:, held] = np.nan
+            return cov
         free = ~self.on_boundary
         cov = np.full((free.size, free.size), np.nan)
         with _SingleThreadedBlas():
@@ -1015,33 +1047,58 @@ def fit_mixed_model(
 
 
 def _covparm_jacobian(fit: EngineFit) -> np.ndarray:
-    """d(original covariance parameter) / d(standardised one): a diagonal map."""
+    """d(original covariance parameters) / d(standardised ones), a (k, k) matrix.
+
+    ``G = s^2 R G' R'`` with ``R`` the random map and ``s`` the outcome's scale;
+    without centring ``R`` is diagonal, and so is the Jacobian.
+    """
     st = fit.cross_products.standardisation
-    s2, g = st.outcome_scale**2, st.z_scale
+    s2, R = st.outcome_scale**2, st.random_map
     rows, cols = fit.structure.rows, fit.structure.cols
-    return np.r_[s2 / (g[rows] * g[cols]), s2]
+    k = rows.size
+    jacobian = np.zeros((k + 1, k + 1))
+    for m in range(k):
+        unit = np.zeros_like(R)
+        unit[rows[m], cols[m]] = unit[cols[m], rows[m]] = 1.0
+        jacobian[:k, m] = (s2 * R @ unit @ R.T)[rows, cols]
+    jacobian[k, k] = s2
+    return jacobian
+
+
+def _lower_factor(M: np.ndarray) -> np.ndarray:
+    """A lower-triangular ``L`` with ``L L' = M M'`` and a non-negative diagonal."""
+    L = np.linalg.qr(M.T, mode="r").T
+    signs = np.where(np.diag(L) < 0, -1.0, 1.0)
+    return L * signs
 
 
 def _on_original_scale(fit: EngineFit) -> EngineFit:
     """A fit of standardised arrays, reported for the data as they were given."""
     cp = fit.cross_products
     st = cp.standardisation
-    s, e, g = st.outcome_scale, st.x_scale, st.z_scale
-    rows = fit.structure.rows
+    s, e, R = st.outcome_scale, st.x_scale, st.random_map
+    rows, cols = fit.structure.rows, fit.structure.cols
     deviance = fit.deviance + _residual_df(cp, fit.reml) * np.log(s**2)
     if fit.reml:  # the REML criterion's log|X'V^-1 X| carries the units of X
         deviance += 2.0 * float(np.log(e).sum())
+    original = cp.unstandardised()
+    lam = fit.structure.factor(fit.theta)
+    if st.random_shift is None:
+        theta, gradient = (R @ lam)[rows, cols], fit.gradient / np.diag(R)[rows]
+    else:  # the centred factor is no longer triangular: take the triangular one of R Lambda
+        theta = _lower_factor(R @ lam)[rows, cols]
+        gradient = deviance_and_gradient(theta, original, fit.structure, fit.reml)[1]
     return replace(
         fit,
-        theta=fit.theta / g[rows],
-        G=s**2 * fit.G / np.outer(g, g),
+        theta=theta,
+        G=s**2 * R @ fit.G @ R.T,
         sigma2=float(s**2 * fit.sigma2),
         beta=s * fit.beta / e + st.outcome_shift,
         cov_beta=s**2 * fit.cov_beta / np.outer(e, e),
         deviance=float(deviance),
-        covparm_estimates=_covparm_jacobian(fit) * fit.covparm_estimates,
-        gradient=fit.gradient * g[rows],
-        cross_products=cp.unstandardised(),
+        covparm_estimates=_covparm_jacobian(fit) @ fit.covparm_estimates,
+        gradient=gradient,
+        cross_products=original,
         standardised=fit,
     )
 

@@ -732,7 +732,14 @@ def fit_hlm(
     if survey is not None:
         student_w, school_w = survey.arrays(data, design.rows, design.group_codes, group)
     cp = CrossProducts.from_arrays(
-        design.y, design.X, design.Z, design.group_codes, student_w, school_w, standardise=True
+        design.y,
+        design.X,
+        design.Z,
+        design.group_codes,
+        student_w,
+        school_w,
+        standardise=True,
+        centre_random=kind == "un",
     )
     fit = fit_mixed_model(cp, CovarianceStructure(kind, cp.n_random), reml=method == "REML")
     return HLMResult(

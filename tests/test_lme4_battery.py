@@ -73,39 +73,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "issue 9: estimates off the optimum on a singular (boundary) fit (zero slope variance"
         " in truth), q = 3; measured: tau[x,z] off by 0.000107 relative"
     ),
-    ("deviance", "sim_scaled_1000_un_REML"): (
-        "issue 9: wrong optimum on an uncentred predictor around 1000 +- 1 (random slope, "
-        "UN); measured: -2LL +94.3 from the exact optimum"
-    ),
-    ("estimates", "sim_scaled_1000_un_REML"): (
-        "issue 9: estimates off the optimum on an uncentred predictor around 1000 +- 1 "
-        "(random slope, UN); measured: tau[Intercept] off by 0.957 relative"
-    ),
-    ("se", "sim_scaled_1000_un_REML"): (
-        "issue 9: standard errors off on an uncentred predictor around 1000 +- 1 (random "
-        "slope, UN); measured: SE of Intercept off by 0.477 relative"
-    ),
-    ("satterthwaite", "sim_scaled_1000_un_REML"): (
-        "issue 9: Satterthwaite df on an uncentred predictor around 1000 +- 1 (random slope, "
-        "UN); measured: df of Intercept 1938 against lmerTest's 71.23"
-    ),
-    ("deviance", "sim_scaled_1000_un_ML"): (
-        "issue 9: -2LL below the exact optimum (a wrong likelihood value) on an uncentred "
-        "predictor around 1000 +- 1 (random slope, UN); measured: -2LL -0.0141 from the exact"
-        " optimum"
-    ),
-    ("estimates", "sim_scaled_1000_un_ML"): (
-        "issue 9: estimates off the optimum on an uncentred predictor around 1000 +- 1 "
-        "(random slope, UN); measured: tau[x_1000] off by 0.00176 relative"
-    ),
-    ("se", "sim_scaled_1000_un_ML"): (
-        "issue 9: standard errors off on an uncentred predictor around 1000 +- 1 (random "
-        "slope, UN); measured: SE of x_1000 off by 0.000722 relative"
-    ),
-    ("satterthwaite", "sim_scaled_1000_un_ML"): (
-        "issue 9: Satterthwaite df on an uncentred predictor around 1000 +- 1 (random slope, "
-        "UN), NaN with no message; measured: df of Intercept nan against lmerTest's 72.05"
-    ),
 }
 
 
