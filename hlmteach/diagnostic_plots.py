@@ -13,12 +13,13 @@ from matplotlib.figure import Figure
 
 from .diagnostics import (
     _INFLUENCE,
+    _normal_scores,
     eblup_qq,
     level1_residuals,
     school_residual_variances,
 )
 from .models import HLMResult
-from .validation import ModelInputError, require_frame, require_integer
+from .validation import ModelInputError, require_choice, require_frame, require_integer
 
 __all__ = ["eblup_qq_plot", "influence_plot", "residual_plot", "residual_variance_plot"]
 
@@ -37,20 +38,27 @@ def _binned_means(x: np.ndarray, y: np.ndarray, bins: int = 20) -> tuple[np.ndar
     )
 
 
-def residual_plot(fit: HLMResult) -> Figure:
+def residual_plot(fit: HLMResult, against: str = "fitted") -> Figure:
     """Level-1 residuals against the fitted values and against each level-1 predictor.
 
     The first panel plots each student's conditional residual against the
-    fitted value of the school's own regression, with the residuals' mean in 20
-    equal-count bins of the fitted value (orange): a flat line at 0 says the
-    level-1 model is linear enough, an even band says the variance is constant.
-    The other panels show the residuals for each value of each level-1
-    predictor (box plots for 0/1 predictors, points and bin means otherwise).
+    fitted value, with the residuals' mean in 20 equal-count bins of the fitted
+    value (orange): a flat line at 0 says the level-1 model is linear enough,
+    an even band says the variance is constant. Against the school
+    regression's fitted values (``against="fitted"``) a slight upward tilt is
+    built in when the EBLUPs are strongly shrunk; against the fixed part's
+    (``against="fixed_fitted"``) there is none under the model (see
+    :func:`~hlmteach.diagnostics.level1_residuals`). The other panels show the
+    residuals for each value of each level-1 predictor (box plots for 0/1
+    predictors, points and bin means otherwise).
 
     Parameters
     ----------
     fit : HLMResult
         An unweighted fit.
+    against : {"fitted", "fixed_fitted"}
+        The school regression's fitted values ``X b + Z u_j`` (default) or the
+        fixed part's, ``X b``.
 
     Returns
     -------
@@ -64,6 +72,7 @@ def residual_plot(fit: HLMResult) -> Figure:
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['fitted value (school regression)', 'ses']
     """
+    require_choice(against, ("fitted", "fixed_fitted"), "against")
     table = level1_residuals(fit)
     predictors = [
         name
@@ -78,11 +87,15 @@ def residual_plot(fit: HLMResult) -> Figure:
         squeeze=False,
     )
     residual = table["residual"].to_numpy()
-    panels = [("fitted", "fitted value (school regression)"), *[(p, p) for p in predictors]]
+    first = {
+        "fitted": "fitted value (school regression)",
+        "fixed_fitted": "fitted value (fixed part)",
+    }
+    panels = [(against, first[against]), *[(p, p) for p in predictors]]
     for ax, (column, label) in zip(axes[0], panels, strict=True):
         x = table[column].to_numpy()
         values = np.unique(x)
-        if column != "fitted" and values.size <= 2:
+        if column != against and values.size <= 2:
             ax.boxplot([residual[x == v] for v in values], positions=values, widths=0.5)
             ax.set_xticks(values, [f"{v:g}" for v in values])
         else:
@@ -143,19 +156,18 @@ def eblup_qq_plot(
     fig, (raw, std) = plt.subplots(1, 2, figsize=(9.5, 4.2), layout="constrained")
     score = qq["normal_score"].to_numpy()
     tau_sd = float(np.sqrt(fit.tau.loc[term, term]))
-    for ax, column, scores in (
-        (raw, "eblup", score),
-        (std, "standardised", qq["standardised_score"].to_numpy()),
-    ):
-        if simulations is not None:
-            band = simulations.groupby("rank")[column].agg(["min", "max"])
-            ax.fill_between(
-                score, band["min"], band["max"], color=_BAND, label="simulated (model right)"
-            )
+    for ax, column in ((raw, "eblup"), (std, "standardised")):
         values = np.sort(qq[column].dropna().to_numpy())
-        ax.plot(
-            np.sort(scores[np.isfinite(scores)]), values, "o", ms=3, color=_POINT, label="observed"
-        )
+        scores = _normal_scores(values.size)
+        if simulations is not None:
+            # Ranks 1..m of each simulation: its finite values, sorted (NaN come last). A
+            # simulation with fewer finite values (tau estimated at 0) drops out of the band.
+            ranks = simulations[simulations["rank"] <= values.size]
+            band = ranks.groupby("rank")[column].agg(["min", "max"])
+            ax.fill_between(
+                scores, band["min"], band["max"], color=_BAND, label="simulated (model right)"
+            )
+        ax.plot(scores, values, "o", ms=3, color=_POINT, label="observed")
     grid = np.array([score.min(), score.max()])
     raw.plot(grid, tau_sd * grid, color=_LINE, lw=2, label="N(0, τ): true effects")
     std.plot(grid, grid, color=_LINE, lw=2, label="N(0, 1)")
@@ -229,6 +241,9 @@ def influence_plot(
 ) -> Figure:
     """An index plot of one influence statistic, the largest schools labelled.
 
+    For Cook's distance a dashed line marks ``4/J`` (J schools), a common rule of
+    thumb for "worth a look", not a test.
+
     Parameters
     ----------
     influence : DataFrame
@@ -262,6 +277,9 @@ def influence_plot(
     fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     ax.vlines(position, 0 if statistic != "covratio" else 1, values, color=_POINT, lw=1)
     ax.plot(position, values, "o", ms=3, color=_POINT)
+    if statistic == "cooks_distance":
+        ax.axhline(4 / values.size, color=_LINE, ls="--", lw=1, label="4/J, a rule of thumb")
+        ax.legend(fontsize=8)
     top = np.argsort(values, kind="stable")[::-1][:label]
     for k in top:
         ax.annotate(

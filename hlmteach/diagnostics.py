@@ -131,10 +131,10 @@ class _Blocks:
 
 
 def _school_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of ``values`` (n, ...) within each school."""
-    out = np.zeros((n_groups, *values.shape[1:]))
-    np.add.at(out, codes, values)
-    return out
+    """Sum the rows of ``values`` (n, ...) within each school (every school has a row)."""
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n_groups))
+    return np.add.reduceat(values[order], starts, axis=0)
 
 
 def _blocks(fit: HLMResult) -> _Blocks:
@@ -167,6 +167,16 @@ def level1_residuals(fit: HLMResult) -> pd.DataFrame:
     says the level-1 model misses a nonlinearity, a fan says the variance is
     not constant.
 
+    Unlike OLS residuals, these residuals are correlated with the fitted values
+    ``X b + Z u_j`` even when the model is right: a student's own score pulls
+    the school's EBLUP, and so the fitted value, up with the residual (their
+    covariance is ``sigma2 [V^-1 Z tau Z']_ii > 0``, largest where the EBLUPs
+    are shrunk most). With the fixed part alone, ``X b`` (``fixed_fitted``),
+    there is no such tilt: the residuals equal ``sigma2 V^-1 (y - X b)``, which
+    the GLS normal equations make orthogonal to every column of ``X``. So their
+    mean is exactly 0 at each value of a 0/1 predictor, and against ``X b`` or
+    a predictor only a curve or a fan can show.
+
     Parameters
     ----------
     fit : HLMResult
@@ -177,7 +187,8 @@ def level1_residuals(fit: HLMResult) -> pd.DataFrame:
     DataFrame
         Indexed like the rows of the data the model used, with the school, the
         level-1 and level-2 predictors of the fixed part, ``fitted``,
-        ``residual`` and ``standardised`` (the residual divided by sigma), and
+        ``fixed_fitted`` (``X b``), ``residual`` and ``standardised`` (the
+        residual divided by sigma), and
         ``marginal_residual``, ``y - X b``, which still contains the school's
         random effects.
 
@@ -187,7 +198,7 @@ def level1_residuals(fit: HLMResult) -> pd.DataFrame:
     >>> fit = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ ses", group="school", random=["ses"])
     >>> res = level1_residuals(fit)
     >>> list(res.columns)
-    ['school', 'ses', 'fitted', 'residual', 'standardised', 'marginal_residual']
+    ['school', 'ses', 'fitted', 'fixed_fitted', 'residual', 'standardised', 'marginal_residual']
     >>> round(float(res["residual"].mean()), 10)
     0.0
     """
@@ -204,6 +215,7 @@ def level1_residuals(fit: HLMResult) -> pd.DataFrame:
         if name != "Intercept":
             out[name] = design.X[:, k]
     out["fitted"] = fitted
+    out["fixed_fitted"] = marginal_fit
     out["residual"] = residual
     out["standardised"] = residual / np.sqrt(fit.sigma2)
     out["marginal_residual"] = design.y - marginal_fit
@@ -321,7 +333,9 @@ def simulated_eblups(
     DataFrame
         One row per simulation and rank: ``sim``, ``rank``, ``normal_score``,
         ``true_effect`` (the simulated ``u_j``, sorted), ``eblup`` (sorted) and
-        ``standardised`` (sorted).
+        ``standardised`` (sorted, its NaN last: schools whose EBLUP has no
+        sampling variance, and every school of a simulation whose refit put
+        ``tau`` at 0).
 
     Examples
     --------
@@ -374,6 +388,8 @@ def simulated_eblups(
                     "normal_score": scores,
                     "true_effect": np.sort(u[:, k]),
                     "eblup": np.sort(table["eblup"].to_numpy()),
+                    # NaN (no sampling variance: no students with the slope's predictor, or
+                    # tau estimated at 0) sort last, so the finite values keep ranks 1..m.
                     "standardised": np.sort(table["standardised"].to_numpy()),
                 }
             )

@@ -218,6 +218,24 @@ def _boy_slope_lr(country: str) -> float:
     return float(lr_test(_rc_fit(country), with_boy).statistic)
 
 
+def _share_of_schools_below_zero(country: str, term: str) -> float:
+    """P(gamma + u < 0) for u ~ N(0, tau) of ``term``: the model's share of negative slopes."""
+    from scipy import stats
+
+    fit = _rc_fit(country)
+    gamma = float(fit.fixed.loc[term, "estimate"])
+    return float(stats.norm.cdf(0.0, loc=gamma, scale=np.sqrt(fit.tau.loc[term, term])))
+
+
+def _smallest_school(country: str) -> int:
+    """Id of the school with the fewest students (the smallest id if several tie)."""
+    from .data import load_timss
+
+    sizes = load_timss(country).groupby("school").size()
+    smallest = sizes[sizes == sizes.min()]
+    return int(smallest.index.min())
+
+
 def _eblup_sd_ratio(country: str, term: str) -> float:
     """SD (N - 1) of the schools' EBLUPs of ``term`` over the model's SD sqrt(tau)."""
     fit = _rc_fit(country)
@@ -516,15 +534,16 @@ _ALL: tuple[Exercise, ...] = (
         "LR = -2 log L of OLS minus -2 log L of the random-intercept model, both by ML: "
         "-2 * hlm.fit_ols(ten, 'math ~ 1').statsmodels_result.llf minus the ML fit's deviance.",
     ),
+    # Tolerance 0.1 (percentage points): accepts one decimal; Korea's 1.9% is refused.
     Exercise(
         "04.1",
-        "In the US random-coefficient model (random intercept and college slope, boy fixed, "
-        "uncorrelated random effects), what is the fixed college effect?",
-        lambda: float(
-            _timss_fit("USA", "math ~ college + boy", ("college",)).fixed.loc["college", "estimate"]
-        ),
-        0.006,
-        "Fit with `random=['college'], covariance='vc'` for the USA and read `fixed`.",
+        "USA: what percentage of the within-school variance sigma2 of the intercept-only model "
+        "do college and boy explain in the random-coefficient model (VC)?",
+        lambda: 100.0 * (1.0 - _rc_fit("USA").sigma2 / _timss_fit("USA", "math ~ 1").sigma2),
+        0.1,
+        "Fit the US intercept-only model and the random-coefficient model (random=['college'], "
+        "covariance='vc'); compute 1 - sigma2 (with predictors) / sigma2 (intercept-only) and "
+        "give it in per cent.",
     ),
     # Tolerance 0.006: accepts the ICC rounded to two decimals, or computed from the
     # three-decimal tau and sigma2 of the HLM table.
@@ -549,29 +568,42 @@ _ALL: tuple[Exercise, ...] = (
         "covariance='vc'), and pass them to hlm.lr_test, smaller model first; or subtract the "
         "two -2 Res Log Likelihoods.",
     ),
+    # Tolerance 0.006: accepts the share rounded to two decimals; the EB share (0.005) is refused.
     Exercise(
         "05.1",
-        "What is the standard deviation of the US schools' college slopes implied by the "
-        "random-coefficient model (the square root of tau for college)?",
-        lambda: float(
-            np.sqrt(
-                _timss_fit("USA", "math ~ college + boy", ("college",)).tau.loc[
-                    "college", "college"
-                ]
-            )
-        ),
+        "US random-coefficient model: if the schools' college effects are normal with mean "
+        "gamma10 and variance tau11, what share of US schools has a college effect below 0?",
+        lambda: _share_of_schools_below_zero("USA", "college"),
         0.006,
-        "Take the college-by-college entry of the fitted `tau` matrix and its square root.",
+        "Take gamma10 from fit.fixed and sqrt(tau11) from fit.tau, and compute the normal "
+        "probability of a value below 0: stats.norm.cdf(0, loc=gamma10, scale=sd). Do not count "
+        "the EB coefficients: they are shrunk.",
     ),
-    # Tolerance 0.006: accepts the reliability rounded to two decimals.
+    # 05.2a-c: the three parts of Exercise 05.2, each checked. Tolerance 0.5 accepts exactly
+    # the id of the smallest school (ids are whole numbers); 0.006 accepts two decimals.
     Exercise(
-        "05.2",
+        "05.2a",
+        "US intercept-only model: what is the id of the US school with the fewest students?",
+        lambda: float(_smallest_school("USA")),
+        0.5,
+        "Count the students of each US school (groupby('school').size()) and take the idxmin().",
+    ),
+    Exercise(
+        "05.2b",
         "US intercept-only model: what is the reliability lambda_j of the mean of the US "
         "school with the fewest students?",
         lambda: float(_timss_fit("USA", "math ~ 1").school_reliability["Intercept"].min()),
         0.006,
         "lambda_j = tau00 / (tau00 + sigma2 / n_j): take tau00 and sigma2 from the US "
         "intercept-only fit and n_j from the smallest school (or read fit.school_reliability).",
+    ),
+    Exercise(
+        "05.2c",
+        "US intercept-only model: by what fraction of the distance between its own mean and "
+        "gamma00 is the EB estimate of the smallest US school pulled toward gamma00?",
+        lambda: 1.0 - float(_timss_fit("USA", "math ~ 1").school_reliability["Intercept"].min()),
+        0.006,
+        "EB = lambda_j * (own mean) + (1 - lambda_j) * gamma00: the pull is the weight on gamma00.",
     ),
     # Tolerance 0.01: the ratio of an SD and sqrt(tau) each printed with three decimals is
     # off by at most about 0.006.
@@ -583,6 +615,17 @@ _ALL: tuple[Exercise, ...] = (
         0.01,
         "Take the college rows of fit.random_effects, compute the SD of their estimates, "
         "and divide it by the square root of the college entry of fit.tau.",
+    ),
+    # Tolerance 0.003: accepts 0.047 (sigma2 / n = 0.9 / 19 = 0.0474) and refuses Korea's
+    # own tau00 (about 0.06).
+    Exercise(
+        "05.4",
+        "Schools of 19 students with sigma2 = 0.9: at what tau00 does the t of an EBLUP have "
+        "an SD of 1 (reliability one half)?",
+        lambda: 0.9 / 19,
+        0.003,
+        "sqrt(lambda / (1 - lambda)) = 1 means lambda = 1/2; solve "
+        "tau00 / (tau00 + sigma2 / n) = 1/2 for tau00.",
     ),
     # HSB (R&B ch. 4). 07.1-07.3 are the two-decimal values R&B print, to which converged
     # fits (ours, lme4, SPSS) round; the other answers are computed from the data. Tolerance
