@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets
 import matplotlib
+import numpy as np
 import pytest
 
 import hlmteach as hlm
@@ -132,3 +135,103 @@ def test_teaching_widgets_redraw_from_their_sliders(monkeypatch):
     sliders = {c.description: c for c in panel.children[0].children}
     sliders["ICC"].value = 0.0
     assert len(drawn) == 5
+
+
+# -- the evidence for variances: likelihood ratios, not Wald stars --------------------------------
+def test_variances_carry_lr_p_values_not_wald_stars(timss):
+    explorer = w.Explorer(timss)
+    view = explorer.view(w.ExplorerSetting("Both", ("college", "boy"), "REML"), previous=None)
+    for country in ("Korea", "USA"):
+        assert (country, "Var p") not in view.table.columns
+        for term in ("college", "boy"):
+            others = [t for t in ("college", "boy") if t != term]
+            expected = hlm.lr_test(
+                _fit(timss, country, others), _fit(timss, country, ["college", "boy"])
+            )
+            test = view.variance_tests[country, term]
+            assert test.mixture and test.p_value == pytest.approx(expected.p_value)
+            shown = view.table.loc[term, (country, "LR p")]
+            assert shown == ("<0.001" if expected.p_value < 0.001 else f"{expected.p_value:.3f}")
+        assert view.table.loc["Intercept", (country, "LR p")] == ""
+        assert view.table.loc["Residual", (country, "p")] == "", "no test of the residual variance"
+    assert "LR p" in view.to_html() and "50:50 mixture" in view.to_html()
+
+
+def test_an_explicit_previous_setting_leaves_the_widgets_memory_alone(timss):
+    explorer = w.Explorer(timss)
+    remembered = w.ExplorerSetting("USA", ("boy",), "ML")
+    explorer.view(remembered)
+    view = explorer.view(w.ExplorerSetting("USA", (), "REML"), previous=w.ExplorerSetting("USA"))
+    assert isinstance(view.tests["USA"], hlm.inference.LikelihoodRatioTest)
+    assert explorer.previous == remembered
+    assert explorer.view(w.ExplorerSetting("USA"), previous=None).tests == {}
+    with pytest.raises(hlm.ModelInputError, match="argument previous must be an ExplorerSetting"):
+        explorer.view(w.ExplorerSetting("USA"), previous="USA")
+
+
+def test_a_view_prints_its_numbers_for_a_reader_without_a_kernel(timss):
+    view = w.Explorer(timss).view(w.ExplorerSetting("USA", ("college",)), previous=None)
+    text = repr(view)
+    assert text.startswith("USA, random slopes: college, REML")
+    assert f"{view.fits['USA'].tau.loc['college', 'college']:.3f}" in text
+    assert "-2 Res Log Likelihood" in text
+    assert view._repr_html_() == view.to_html()
+
+
+# -- the figures: nothing falls back silently, and updating equals drawing afresh -----------------
+def _texts(fig):
+    return " | ".join(t.get_text() for ax in fig.axes for t in [*ax.texts, ax.title])
+
+
+def test_slope_distribution_labels_fixed_random_and_zero_variance_slopes(timss):
+    explorer = w.Explorer(timss)
+    fixed = w.explorer_figure(explorer.view(w.ExplorerSetting("USA", ())), "slope distribution")
+    assert len(fixed.axes) == 2, "college and boy, each drawn"
+    assert _texts(fixed).count("FIXED slope: all 183 schools") == 2
+    both = explorer.view(w.ExplorerSetting("USA", ("college", "boy")))
+    text = _texts(w.explorer_figure(both, "slope distribution"))
+    usa = both.fits["USA"]
+    assert f"√τ = {np.sqrt(usa.tau.loc['college', 'college']):.3f}" in text
+    eblup_sd = usa.random_effects["estimate"].xs("college", level="term").std(ddof=1)
+    assert f"SD {eblup_sd:.3f}" in text
+    assert "variance estimated at 0: all 183 schools" in text
+    lines = w.explorer_figure(explorer.view(w.ExplorerSetting("Korea", ())), "school lines")
+    assert "parallel lines" in _texts(lines)
+    assert len(lines.axes[0].collections[0].get_segments()) == 150
+
+
+def _pixels(png: bytes):
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+@pytest.mark.parametrize("kind", w.FIGURE_KINDS)
+def test_an_updated_figure_equals_one_drawn_afresh(timss, kind):
+    """The reused figure keeps nothing of the previous setting (blitting leaves no traces)."""
+    target = w.ExplorerSetting("Both", ("college",), "ML")
+    fresh = w.Explorer(timss)
+    direct = fresh.figure_png(fresh.view(target), kind)
+    toggled = w.Explorer(timss)
+    for setting in (w.ExplorerSetting("Both", ("boy",)), w.ExplorerSetting("Both", ())):
+        toggled.figure_png(toggled.view(setting), kind)
+    after = toggled.figure_png(toggled.view(target), kind)
+    assert np.array_equal(_pixels(direct), _pixels(after))
+    assert not np.array_equal(
+        _pixels(after),
+        _pixels(toggled.figure_png(toggled.view(w.ExplorerSetting("Both", ())), kind)),
+    )
+
+
+def test_the_widget_shares_an_explorer_and_a_figure_change_keeps_the_test(timss, monkeypatch):
+    state = w.Explorer(timss)
+    fits = dict(state._fits)
+    drawn = []
+    monkeypatch.setattr(w, "_show_figure", lambda out, draw: drawn.append(draw()))
+    controls = _controls(w.explorer(state))
+    assert state._fits == fits, "no model is fitted again"
+    controls["random slope: college"].value = False
+    assert "against the previous setting" in controls["tables"].value
+    controls["Figure"].value = "slope distribution"
+    assert "against the previous setting" in controls["tables"].value
+    assert len(drawn) == 3
