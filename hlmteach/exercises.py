@@ -834,15 +834,16 @@ _ALL: tuple[Exercise, ...] = (
         "Call hlm.profile_intervals(fit, level=0.90) on the REML fit and read the upper column "
         "of the Var(college) row; the Wald columns are a different interval.",
     ),
-    # 10.4: the chi-bar-square p-value is 0.0165; tolerance 0.003 accepts 0.016 and 0.017 and
-    # rejects the plain chi2(2) p (0.042), the college slope's own test (0.006) and chi2(1) (0.012).
+    # 10.4: the chi-bar-square p-value is 0.0165; tolerance 0.004 accepts two decimals (0.02)
+    # and rejects the plain chi2(2) p (0.042), the college slope's own test (0.006) and its
+    # naive chi2(1) p (0.012).
     Exercise(
         "10.4",
         "USA, math ~ college + boy: test the college and boy slopes together (covariance='vc') "
         "against the random-intercept model. What is the p-value with the right reference "
         "distribution?",
         _usa_two_slopes_p,
-        0.003,
+        0.004,
         "Two uncorrelated variances are tested at zero: hlm.boundary_lr_test(null, both) uses "
         "the mixture 1/4 chi2(0) + 1/2 chi2(1) + 1/4 chi2(2); read its p_value.",
     ),
