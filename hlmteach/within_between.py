@@ -67,12 +67,21 @@ _NO_VARIATION = 1e-12
 
 @dataclass(frozen=True)
 class _Panel:
-    """Complete cases sorted by school: outcome, predictors and school codes."""
+    """Complete cases sorted by school: outcome, predictors and school codes.
+
+    ``y`` and ``X`` are centred at their means over these rows (``y_centre``, ``x_centre``),
+    so that a predictor with a large mean and a small spread (income in dollars around a
+    million) loses no precision; only the intercept depends on the centring, and
+    :meth:`intercept_back` restores it.
+    """
 
     y: np.ndarray
     X: np.ndarray
     codes: np.ndarray
     sizes: np.ndarray
+    schools: pd.Index
+    y_centre: float
+    x_centre: np.ndarray
     outcome: str
     predictors: tuple[str, ...]
     group: str
@@ -85,6 +94,15 @@ class _Panel:
     @property
     def n_groups(self) -> int:
         return int(self.sizes.shape[0])
+
+    def intercept_back(self, beta: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The centred data's [intercept, slopes] and their covariance, in the original units."""
+        k = self.x_centre.shape[0]
+        transform = np.eye(k + 1)
+        transform[0, 1:] = -self.x_centre
+        beta = transform @ beta
+        beta[0] += self.y_centre
+        return beta, transform @ cov @ transform.T
 
     def means(self, values: np.ndarray) -> np.ndarray:
         """School means of the columns of ``values`` (one row per school)."""
@@ -124,11 +142,17 @@ def _panel(data: object, outcome: object, predictors: object, group: object) -> 
         )
     codes, schools = pd.factorize(complete[group], sort=True)
     order = np.argsort(codes, kind="stable")
+    y = complete[outcome].to_numpy()[order]
+    X = complete[terms].to_numpy()[order]
+    y_centre, x_centre = float(y.mean()), X.mean(axis=0)
     return _Panel(
-        y=complete[outcome].to_numpy()[order],
-        X=complete[terms].to_numpy()[order],
+        y=y - y_centre,
+        X=X - x_centre,
         codes=codes[order],
         sizes=np.bincount(codes, minlength=len(schools)).astype(float),
+        schools=pd.Index(schools, name=group),
+        y_centre=y_centre,
+        x_centre=x_centre,
         outcome=outcome,
         predictors=tuple(terms),
         group=group,
@@ -207,6 +231,8 @@ def _table(names: Sequence[str], beta: np.ndarray, cov: np.ndarray, df: float) -
 
 def _estimate(name: str, panel: _Panel, names, beta, xtx_inv, sigma2, df, **extra):
     cov = sigma2 * xtx_inv
+    if names and names[0] == "Intercept":
+        beta, cov = panel.intercept_back(beta, cov)
     return PanelEstimate(
         estimator=name,
         table=_table(names, beta, cov, df),
@@ -458,7 +484,6 @@ def _random_effects(panel: _Panel) -> PanelEstimate:
     beta, xtx_inv, resid = _ols(Zt, yt)
     df = panel.n_obs - Z.shape[1]
     names = ("Intercept", *panel.predictors)
-    schools = pd.Index(pd.unique(panel.codes), name=panel.group)
     return _estimate(
         "random effects",
         panel,
@@ -468,7 +493,7 @@ def _random_effects(panel: _Panel) -> PanelEstimate:
         resid @ resid / df,
         df,
         variance_components={"sigma2": float(sigma2), "tau00": float(tau00)},
-        theta=pd.Series(theta, index=schools, name="theta"),
+        theta=pd.Series(theta, index=panel.schools, name="theta"),
     )
 
 
