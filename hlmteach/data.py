@@ -640,7 +640,7 @@ _CODEBOOK_ROWS: tuple[tuple[str, str, str], ...] = (
         "math1..math5",
         "Each plausible value as a z-score, standardised after merging both countries.",
     ),
-    ("timss", "math", "The outcome of the seed analysis: math1, the first plausible value."),
+    ("timss", "math", "The outcome of the source analysis: math1, the first plausible value."),
     (
         "timss",
         "total_weight",
