@@ -48,10 +48,11 @@ class Standardisation:
     """How standardised arrays map back to the data as given.
 
     The engine fits ``y' = (y - X @ outcome_shift) / outcome_scale``,
-    ``X' = X / x_scale`` and ``Z' = Z @ random_map``, where ``random_map``
-    centres each random slope's column on its mean (``random_shift`` times the
-    intercept column; only for unstructured covariance, where it is the same
-    model) and divides by its root mean square. That is the same model in other
+    ``X' = X @ fixed_map`` and ``Z' = Z @ random_map``. ``fixed_map`` centres
+    each predictor on its mean (``fixed_shift`` times the intercept column) and
+    divides by its root mean square; ``random_map`` does the same for the random
+    slopes (``random_shift``; only for unstructured covariance, where it is the
+    same model). That is the same model in other
     units and origins: the random effects become ``inv(random_map) @ u``, so
     variances on the boundary stay there, and every estimate maps back exactly.
     The fit then does not depend on the units or the origin of the outcome, nor
@@ -63,8 +64,8 @@ class Standardisation:
     Examples
     --------
     >>> st = Standardisation(2.0, np.array([10.0, 0.0]), np.ones(2), np.ones(2), np.array([0, 5.0]))
-    >>> st.random_map.tolist()
-    [[1.0, -5.0], [0.0, 1.0]]
+    >>> st.random_map.tolist(), st.fixed_map.tolist()
+    ([[1.0, -5.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
     """
 
     outcome_scale: float
@@ -72,6 +73,8 @@ class Standardisation:
     x_scale: np.ndarray
     z_scale: np.ndarray
     random_shift: np.ndarray | None = None
+    fixed_shift: np.ndarray | None = None
+    fixed_constant: int = 0
 
     @classmethod
     def of(
@@ -83,11 +86,17 @@ class Standardisation:
         column of Z is a non-zero constant (valid for unstructured covariance only).
         """
         shift = np.zeros(X.shape[1])
+        fixed_shift = None
         if y.size:
             constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
             if constant.size:
-                shift[constant[0]] = float(np.mean(y)) / X[0, constant[0]]
+                intercept = constant[0]
+                shift[intercept] = float(np.mean(y)) / X[0, intercept]
+                fixed_shift = np.mean(X, axis=0) / X[0, intercept]
+                fixed_shift[intercept] = 0.0
         spread = float(np.std(y - X @ shift)) if y.size else 0.0
+        if fixed_shift is not None:
+            X = X - np.outer(X[:, intercept], fixed_shift)
         random_shift = None
         if centre_random and Z.shape[1] > 1 and y.size and np.ptp(Z[:, 0]) == 0 and Z[0, 0] != 0:
             random_shift = np.r_[0.0, np.mean(Z[:, 1:], axis=0) / Z[0, 0]]
@@ -98,15 +107,27 @@ class Standardisation:
             _column_scale(X),
             _column_scale(Z),
             random_shift,
+            fixed_shift,
+            int(intercept) if fixed_shift is not None else 0,
         )
+
+    @property
+    def fixed_map(self) -> np.ndarray:
+        """``R`` with ``X' = X @ R``: the centring of the predictors, then the division by RMS."""
+        return _centring_map(self.fixed_shift, self.x_scale, self.fixed_constant)
 
     @property
     def random_map(self) -> np.ndarray:
         """``R`` with ``Z' = Z @ R``: the centring of the slopes, then the division by RMS."""
-        centre = np.eye(self.z_scale.size)
-        if self.random_shift is not None:
-            centre[0] -= self.random_shift
-        return centre / self.z_scale
+        return _centring_map(self.random_shift, self.z_scale, 0)
+
+
+def _centring_map(shift: np.ndarray | None, scale: np.ndarray, constant: int) -> np.ndarray:
+    """``(I - e_c shift') / scale``: subtract ``shift`` times the constant column ``c``."""
+    centre = np.eye(scale.size)
+    if shift is not None:
+        centre[constant] -= shift
+    return centre / scale
 
 
 def _column_scale(M: np.ndarray) -> np.ndarray:
@@ -186,12 +207,13 @@ class CrossProducts:
         st = self.standardisation
         if st is None:
             return self
-        s, d, e = st.outcome_scale, st.outcome_shift, st.x_scale
+        s, d = st.outcome_scale, st.outcome_shift
         back = np.linalg.inv(st.random_map)  # Z = Z' @ back
+        x_back = np.linalg.inv(st.fixed_map)  # X = X' @ x_back
         ZtZ = np.einsum("ba,jbc,cd->jad", back, self.ZtZ, back)
-        ZtX = np.einsum("ba,jbc->jac", back, self.ZtX) * e
-        XtX = self.XtX * np.outer(e, e)
-        Zty, Xty = self.Zty @ back, self.Xty * e  # still of the standardised outcome
+        ZtX = np.einsum("ba,jbc,cd->jad", back, self.ZtX, x_back)
+        XtX = x_back.T @ self.XtX @ x_back
+        Zty, Xty = self.Zty @ back, self.Xty @ x_back  # still of the standardised outcome
         mapped = {
             "ZtZ": ZtZ,
             "ZtX": ZtX,
@@ -201,8 +223,8 @@ class CrossProducts:
             "yty": float(s**2 * self.yty + 2.0 * s * d @ Xty + d @ XtX @ d),
         }
         if self.school_XtX is not None:
-            school_XtX = self.school_XtX * np.outer(e, e)
-            school_Xty = self.school_Xty * e
+            school_XtX = np.einsum("ba,jbc,cd->jad", x_back, self.school_XtX, x_back)
+            school_Xty = self.school_Xty @ x_back
             mapped["school_XtX"] = school_XtX
             mapped["school_Xty"] = s * school_Xty + school_XtX @ d
             mapped["school_yty"] = (
@@ -266,7 +288,7 @@ class CrossProducts:
             st = Standardisation.of(y, X, Z, centre_random)
             y = (y - X @ st.outcome_shift) / st.outcome_scale
             plain = cls.from_arrays(
-                y, X / st.x_scale, Z @ st.random_map, group_codes, weights, group_weights
+                y, X @ st.fixed_map, Z @ st.random_map, group_codes, weights, group_weights
             )
             return replace(plain, standardisation=st)
         order = np.argsort(group_codes, kind="stable")
@@ -1076,7 +1098,7 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
     """A fit of standardised arrays, reported for the data as they were given."""
     cp = fit.cross_products
     st = cp.standardisation
-    s, e, R = st.outcome_scale, st.x_scale, st.random_map
+    s, e, R, F = st.outcome_scale, st.x_scale, st.random_map, st.fixed_map
     rows, cols = fit.structure.rows, fit.structure.cols
     deviance = fit.deviance + _residual_df(cp, fit.reml) * np.log(s**2)
     if fit.reml:  # the REML criterion's log|X'V^-1 X| carries the units of X
@@ -1093,8 +1115,8 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
         theta=theta,
         G=s**2 * R @ fit.G @ R.T,
         sigma2=float(s**2 * fit.sigma2),
-        beta=s * fit.beta / e + st.outcome_shift,
-        cov_beta=s**2 * fit.cov_beta / np.outer(e, e),
+        beta=s * F @ fit.beta + st.outcome_shift,
+        cov_beta=s**2 * F @ fit.cov_beta @ F.T,
         deviance=float(deviance),
         covparm_estimates=_covparm_jacobian(fit) @ fit.covparm_estimates,
         gradient=gradient,

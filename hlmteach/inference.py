@@ -121,12 +121,17 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
         d_theta = 2.0 * sigma**2 * (D @ lam)[structure.rows, structure.cols]
         return np.r_[d_theta, 2.0 * sigma * (d_sigma2 + float(np.sum(D * T)))]
 
+    # The fixed effects as reported are F @ beta' (times the outcome's scale, which the
+    # df do not depend on): their variances are the diagonal of F cov(beta') F'.
+    F = unit_free.cross_products.standardisation.fixed_map if fit.standardised else np.eye(p)
+
     def variances(varpar: np.ndarray) -> np.ndarray:
         lam, sigma = factor_and_sigma(varpar)
         sol = _solve(cp, lam @ lam.T)
         if sol is None:
             return np.full(p, np.nan)
-        return sigma**2 * np.diag(_chol_solve(sol.A_chol, np.eye(p)))
+        cov = sigma**2 * _chol_solve(sol.A_chol, np.eye(p))
+        return np.einsum("ij,jk,ik->i", F, cov, F)
 
     every = np.arange(point.size)
     steps = 1e-4 * np.maximum(np.abs(point), 1e-2)
