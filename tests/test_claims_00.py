@@ -134,3 +134,21 @@ def test_setup_exercise(timss):
     korea = timss[timss["country"] == "Korea"]
     assert korea["college"].isna().sum() == 1
     assert solution_value("00.1") == (korea["college"] == 1).sum() == korea["college"].sum()
+
+
+def test_readme_claims(timss):
+    """The README's course text says what 00 says, and its SE claim holds on the data."""
+    readme = re.sub(r"\s+", " ", (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8"))
+    assert "the course takes about 12 to 16 hours" in readme
+    assert "Kazuaki (Kaz) Uekawa's web tutorial *Hierarchical Linear Model using SAS*" in readme
+    for name, _, _ in _map_rows():
+        assert f"`{name.removesuffix('.ipynb')}`" in readme, name
+    claim = (
+        "above all for comparisons between schools (for a predictor that varies within "
+        "schools, such as a student's sex, the multilevel SE can even be smaller)"
+    )
+    assert claim in readme
+    usa = timss[timss["country"] == "USA"]
+    ols = hlm.fit_ols(usa, "math ~ college + boy").fixed.loc["boy", "se"]
+    ri = hlm.fit_hlm(usa, "math ~ college + boy", group="school").fixed.loc["boy", "se"]
+    assert ri < 0.9 * ols
