@@ -152,3 +152,12 @@ def test_readme_claims(timss):
     ols = hlm.fit_ols(usa, "math ~ college + boy").fixed.loc["boy", "se"]
     ri = hlm.fit_hlm(usa, "math ~ college + boy", group="school").fixed.loc["boy", "se"]
     assert ri < 0.9 * ols
+
+
+def test_the_instructor_guide_uses_the_same_path_and_times():
+    guide = (NOTEBOOKS.parent / "INSTRUCTORS.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| (\d\d) [^|]+\| (\d+)–(\d+) min", guide, re.M)
+    path = [(name[:2], low, high) for name, low, high in _map_rows()]
+    assert [(number, int(low), int(high)) for _, number, low, high in rows] == path
+    for total in ("**about 5.5–7 h**", "**about 6.5–9.5 h**", "12–16 hours"):
+        assert total in guide
