@@ -39,13 +39,6 @@ def rc(timss: pd.DataFrame):
 # -- 03 and 04 ------------------------------------------------------------------------------
 
 
-def test_03_exercise_ratio_and_icc(timss: pd.DataFrame) -> None:
-    says("03_intercept_only.ipynb", "About 0.066, against an ICC of about 0.062")
-    korea = hlm.fit_hlm(timss[timss["country"] == "Korea"], "math ~ 1", group="school")
-    assert korea.tau.iloc[0, 0] / korea.sigma2 == pytest.approx(0.066, abs=0.0005)
-    assert korea.icc == pytest.approx(0.062, abs=0.0005)
-
-
 def test_04_korea_college_and_variances(timss: pd.DataFrame, rc) -> None:
     says(
         "04_random_coefficients.ipynb",
