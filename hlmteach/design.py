@@ -361,16 +361,26 @@ def _check_group_argument(group: object, outcome: str, variables: Sequence[str])
     return group
 
 
-def _rank_check(X: np.ndarray, names: list[str], role: str = "predictors") -> None:
-    """Raise if a column of X is a linear combination of the columns before it."""
+def _rank_check(
+    X: np.ndarray, names: list[str], role: str = "predictors", y: np.ndarray | None = None
+) -> float:
+    """Raise if a column of X is a linear combination of the columns before it.
+
+    With ``y``, the same QR factorisation of ``[X, y]`` also gives the residual sum
+    of squares of ``y`` on ``X`` (the square of the last diagonal element), which
+    is returned; without it, NaN.
+    """
     largest = np.abs(X).max(axis=0)
     scale = np.sqrt(((X / np.where(largest > 0, largest, 1.0)) ** 2).sum(axis=0)) * largest
     if np.any(scale == 0):
         k = int(np.flatnonzero(scale == 0)[0])
         raise ModelInputError(f"The {role} column {names[k]!r} is zero in every row used; drop it.")
+    p = X.shape[1]
+    columns = X / scale if y is None else np.c_[X / scale, y]
     # Without pivoting, R's k-th diagonal is the part of column k that the columns
     # before it cannot explain: (near) zero means an exact linear combination.
-    diag = np.abs(np.diag(np.linalg.qr(X / scale, mode="r")))
+    R = np.linalg.qr(columns, mode="r")
+    diag = np.abs(np.diag(R))[:p]
     dependent = np.flatnonzero(diag <= 1e-9 * np.sqrt(X.shape[0]) * diag.max())
     if dependent.size:
         k = int(dependent[0])
@@ -378,6 +388,7 @@ def _rank_check(X: np.ndarray, names: list[str], role: str = "predictors") -> No
             f"The {role} are collinear: {names[k]!r} is an exact linear combination "
             f"of {names[:k]}. Drop one of them (or a dummy of a category) and fit again."
         )
+    return float(R[p, p] ** 2) if y is not None else float("nan")
 
 
 #: Beyond this, squares and cross-products overflow double precision.
@@ -396,10 +407,8 @@ def _check_magnitude(values: np.ndarray, names: list[str]) -> None:
         )
 
 
-def _check_residual_variation(y: np.ndarray, X: np.ndarray, outcome: str) -> None:
+def _check_residual_variation(y: np.ndarray, rss: float, outcome: str) -> None:
     """Raise if the fixed part reproduces the outcome exactly: no variance is left to model."""
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    rss = float(np.sum((y - X @ coef) ** 2))
     tss = float(np.sum((y - y.mean()) ** 2))
     if rss <= 1e-20 * tss:
         raise ModelInputError(
@@ -539,8 +548,7 @@ def build_design(
             f"The model has {X.shape[1]} fixed effects but only {X.shape[0]} rows with complete "
             "data: it needs more rows than fixed effects. Use fewer predictors or more data."
         )
-    _rank_check(X, fixed_names)
-    _check_residual_variation(y, X, outcome)
+    _check_residual_variation(y, _rank_check(X, fixed_names, y=y), outcome)
 
     if group is None:
         return Design(y, X, None, None, None, outcome, fixed_names, [], n_dropped, frame.index)
@@ -553,7 +561,8 @@ def build_design(
             "variance estimates). Fit OLS instead, or check the grouping column."
         )
     Z, random_names = _random_design(random_formula, frame, X, fixed_names)
-    _rank_check(Z, random_names, "random effects (random=)")
+    if not set(random_names) <= set(fixed_names):  # columns of X are independent already
+        _rank_check(Z, random_names, "random effects (random=)")
     # One pass over the groups for both designs: which columns vary within a school.
     within_all = varies_within_groups(np.c_[X, Z], codes)
     within = within_all[X.shape[1] :]
