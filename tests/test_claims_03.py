@@ -241,11 +241,13 @@ def test_aic_box_arithmetic(fits):
         "$8081.8 + 2\\cdot2 = 8085.8$",
         "$8081.8 + 2\\ln 150 \\approx 8081.8 + 10 = 8091.8$",
         "the same model gets numbers several points apart",
+        "AICC is the same to one decimal because $n^*$ is large",
     )
     assert round(8081.8 + 2 * np.log(150), 1) == 8091.8 and round(2 * np.log(150)) == 10
     for fit in fits.values():
         dev = fit.fit_stats["-2 Res Log Likelihood"]
         assert fit.fit_stats["AIC"] == pytest.approx(dev + 4)
+        assert round(fit.fit_stats["AICC"], 1) == round(fit.fit_stats["AIC"], 1)
         assert fit.fit_stats["BIC"] == pytest.approx(dev + 2 * np.log(fit.n_groups))
         r_bic = dev + 3 * np.log(fit.n_obs)
         assert r_bic - fit.fit_stats["BIC"] > 10
