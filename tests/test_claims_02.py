@@ -198,3 +198,15 @@ def test_exercise_solutions(ols):
     from scipy import stats
 
     assert 2 * stats.norm.sf(t) == pytest.approx(0.05, abs=0.005)
+
+
+def test_the_raw_gaps_in_the_figure(timss, ols):
+    says(
+        NB,
+        "The lines rise by about the college coefficient in each country (the raw gaps also "
+        "include the small differences in the share of boys).",
+    )
+    for country, d in timss.dropna(subset=["college"]).groupby("country", observed=True):
+        means = d.groupby("college")["math"].mean()
+        raw_gap = means[1.0] - means[0.0]
+        assert raw_gap == pytest.approx(ols[country].fixed.loc["college", "estimate"], abs=0.03)
