@@ -357,3 +357,17 @@ def test_exercise_14_3_solution():
     college_part = gamma["college_mean"] ** 2 * us["college_mean"].var(ddof=1)
     assert college_part / parts.components["f2"] > 0.9
     assert solution_value("14.3") == pytest.approx(r2.at["f2", "between"])
+
+
+def test_a_school_level_predictor_moves_f2_and_m_only():
+    says(
+        NB,
+        "(b). A school-level predictor is constant within each school, so it enters $f_2$ and "
+        "takes its share from $m$",
+        "(they move only a little, through re-estimation)",
+    )
+    before = rights_sterba(centred()).components
+    after = rights_sterba(fit("mathach ~ cses + meanses + sector", ("cses",))).components
+    assert after["f2"] > before["f2"] and after["m"] < before["m"]
+    for part in ("f1", "v", "sigma2"):  # within-school parts: under 3% relative change
+        assert abs(after[part] / before[part] - 1) < 0.03

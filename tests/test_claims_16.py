@@ -229,3 +229,14 @@ def test_write_up_sentence_about_the_source():
     for name in ("04_random_coefficients.ipynb", "10_testing_variances.ipynb"):
         source = (ROOT / "notebooks" / name).read_text(encoding="utf-8")
         assert re.search(r"random=\[\\?['\"]college\\?['\"]\], covariance=\\?['\"]vc", source)
+
+
+def test_the_df_quick_check():
+    says(
+        NB,
+        "so a slope that varies across 183 schools gets about 132 df. The between-within method "
+        "gives a level-1 predictor the within-school df (6758) even when its slope is random",
+    )
+    assert model().n_groups == 183
+    assert rounds_to(fixed_effects_table(model()).loc["college", "df"], "132")
+    assert model().fixed.loc["college", "df"] == 6758
