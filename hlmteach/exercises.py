@@ -1064,6 +1064,54 @@ _ALL: tuple[Exercise, ...] = (
         "mundlak_model(hsb, 'mathach', ['ses', 'female', 'minority'], 'school', "
         "school_level=['sector']), then read .fit.fixed.loc['sector', 'estimate'].",
     ),
+    # 17.1-17.3: the closed form agrees with R's power.t.test and noncentral t to 1e-9
+    # (tests/test_power.py). 17.1: the answer is a whole number of schools (tolerance 0.5);
+    # rounding the ICC to 0.31 or 0.312 gives the same 176, the Korean ICC 58.
+    Exercise(
+        "17.1",
+        "Synthetic US TIMSS: with the ICC of the intercept-only model, how many schools does a "
+        "cluster-randomised trial with 20 students per school need to detect delta = 0.25 with "
+        "power 0.8 (two-sided alpha 0.05)?",
+        lambda: float(
+            __import__("hlmteach.power", fromlist=["schools_needed"]).schools_needed(
+                0.25, 20, _timss_fit("USA", "math ~ 1").icc
+            )
+        ),
+        0.5,
+        "Fit hlm.fit_hlm(hlm.load_timss('USA'), 'math ~ 1', group='school') and take its .icc, "
+        "then schools_needed(0.25, 20, icc): the total number of schools, both arms together.",
+    ),
+    # 17.2: tolerance 0.005 accepts two or three decimals and rejects the MDES without the
+    # covariate (0.316) and the multiplier form's value for it.
+    Exercise(
+        "17.2",
+        "60 schools of 25 students, ICC 0.15, a school-level covariate explaining 60% of the "
+        "between-school variance: what is the minimum detectable effect size (power 0.8, "
+        "two-sided alpha 0.05)?",
+        lambda: float(
+            __import__(
+                "hlmteach.power", fromlist=["minimum_detectable_effect"]
+            ).minimum_detectable_effect(60, 25, 0.15, r2_between=0.6)
+        ),
+        0.005,
+        "Call minimum_detectable_effect(60, 25, 0.15, r2_between=0.6): r2_between is a share "
+        "(0.6, not 60), and it adds one school-level covariate, which costs a degree of freedom.",
+    ),
+    # 17.3: the best of the three designs is 120 schools of 10 (power 0.869); tolerance 0.005
+    # accepts two or three decimals and rejects the other designs (0.645 and 0.394).
+    Exercise(
+        "17.3",
+        "1200 students, ICC 0.2, delta 0.3: of 30 schools x 40, 60 x 20 and 120 x 10, choose "
+        "the design with the most power. What is its power?",
+        lambda: float(
+            __import__("hlmteach.power", fromlist=["cluster_trial_power"]).cluster_trial_power(
+                0.3, 120, 10, 0.2
+            )
+        ),
+        0.005,
+        "Compute cluster_trial_power(0.3, J, 1200 // J, 0.2) for J = 30, 60 and 120 and give "
+        "the largest power; the school-level part of the variance shrinks only with more schools.",
+    ),
     # 16.1: lmerTest gives 112.71; tolerance 0.6 accepts rounding to a whole number and
     # rejects the between-within df (2748).
     Exercise(
