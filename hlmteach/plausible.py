@@ -2,7 +2,7 @@
 
 TIMSS does not measure a student's mathematics score; it draws five *plausible
 values* from each student's posterior distribution of proficiency. Analysing
-only the first one (as the course's seed analysis does) gives the right
+only the first one (as the course's source analysis does) gives the right
 estimates on average but standard errors that are too small, because they
 ignore how much the answer changes from one plausible value to the next. The
 remedy (Rubin 1987; Mislevy et al. 1992) is to fit the model to each plausible
@@ -321,7 +321,7 @@ class PooledResult:
 
     @property
     def first(self) -> HLMResult | OLSResult:
-        """The fit to the first plausible value alone (the seed analysis's choice)."""
+        """The fit to the first plausible value alone (the source analysis's choice)."""
         return self.fits[self.outcomes[0]]
 
     @property

@@ -369,3 +369,15 @@ def test_pooled_fit_agrees_with_lme4_and_mice(pooled_rc) -> None:
             assert ours.loc[term, "se"] == pytest.approx(row["se"], rel=1e-4)
             assert ours.loc[term, "df"] == pytest.approx(row["df"], rel=1e-3)
             assert ours.loc[term, "fmi"] == pytest.approx(row["fmi"], abs=1e-3)
+
+
+def test_picture_pooled_intervals_are_wider(pooled_rc) -> None:
+    from scipy import stats
+
+    says(NB, "The pooled interval is wider than the first-PV interval")
+    for result in pooled_rc.values():
+        for term in ("college", "boy"):
+            one, both = result.first.fixed.loc[term], result.fixed.loc[term]
+            first_half = stats.t.ppf(0.975, one["df"]) * one["se"]
+            pooled_half = stats.t.ppf(0.975, both["df"]) * both["se"]
+            assert pooled_half > first_half
