@@ -5,11 +5,11 @@ OLS has one variance and one R². A two-level model has a variance within school
 things. This module computes the four families the literature uses, each from a
 fitted :class:`~hlmteach.models.HLMResult`:
 
-- :func:`proportional_reduction`: Raudenbush & Bryk's (2002, §4.4) proportional
+- :func:`proportional_reduction`: Raudenbush & Bryk's (2002, ch. 4) proportional
   reduction in each variance component between a baseline and a fuller model
   (it can be negative, and a random-intercept variance changes meaning when slopes
   are random);
-- :func:`snijders_bosker_r2`: Snijders & Bosker's (1994; 2012, §7.1) R²₁ and R²₂,
+- :func:`snijders_bosker_r2`: Snijders & Bosker's (1994; 2012, ch. 7) R²₁ and R²₂,
   the proportional reduction in the error of predicting a student's score and a
   school's mean;
 - :func:`nakagawa_r2`: Nakagawa & Schielzeth's (2013) marginal and conditional R²,
@@ -124,7 +124,7 @@ def proportional_reduction(baseline: HLMResult, fitted: HLMResult) -> pd.Series:
     With a random slope, τ00 is the intercept variance where that predictor is 0, so
     it changes with the predictor's centring: compare intercept variances only
     between models whose random part and centring are the same (Raudenbush & Bryk
-    2002, pp. 149-152; Snijders & Bosker 2012, §7.1).
+    2002, ch. 4; Snijders & Bosker 2012, ch. 7).
 
     Examples
     --------
@@ -214,7 +214,7 @@ def snijders_bosker_r2(
     -----
     In the population, adding a predictor can never make R²₁ or R²₂ fall; in a
     sample they can, slightly, and a clearly negative value signals a misspecified
-    model (Snijders & Bosker 2012, p. 114).
+    model (Snijders & Bosker 2012, ch. 7).
 
     Examples
     --------
@@ -497,7 +497,7 @@ def rights_sterba(fit: HLMResult) -> VarianceDecomposition:
     marginal R² up to the n − 1 denominators; ``r2.loc["fvm", "total"]`` is the
     conditional R². Under cluster-mean centring, R&B's level-1 proportional reduction
     estimates R²_w^(fv) and their level-2 one R²_b^(f2), if the total variance is
-    the empty model's (Rights & Sterba 2019, Table 5).
+    the empty model's (Rights & Sterba 2019).
 
     Examples
     --------
