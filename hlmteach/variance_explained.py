@@ -253,8 +253,13 @@ def snijders_bosker_r2(
     return pd.Series({"R2_1": r2_1, "R2_2": r2_2, "cluster_size": n})
 
 
+def _fixed_coefficients(fit: HLMResult) -> np.ndarray:
+    """The fixed effects in the order of the design's columns (public attributes only)."""
+    return fit.fixed["estimate"].reindex(fit.design.fixed_names).to_numpy(dtype=float)
+
+
 def _fixed_linear_predictor(fit: HLMResult) -> np.ndarray:
-    return fit.design.X @ fit.engine_fit.beta
+    return fit.design.X @ _fixed_coefficients(fit)
 
 
 def nakagawa_r2(fit: HLMResult) -> pd.Series:
@@ -305,7 +310,7 @@ def nakagawa_r2(fit: HLMResult) -> pd.Series:
     fit = _require_unweighted_fit(fit, "fit")
     var_fixed = float(np.var(_fixed_linear_predictor(fit), ddof=1))
     Z = fit.design.Z
-    var_random = float(np.mean(np.einsum("ia,ab,ib->i", Z, fit.engine_fit.G, Z)))
+    var_random = float(np.mean(np.einsum("ia,ab,ib->i", Z, fit.tau.to_numpy(), Z)))
     total = var_fixed + var_random + fit.sigma2
     return pd.Series(
         {
@@ -516,8 +521,8 @@ def rights_sterba(fit: HLMResult) -> VarianceDecomposition:
     fit = _require_unweighted_fit(fit, "fit")
     design = fit.design
     X, Z, codes = design.X, design.Z, design.group_codes
-    beta = fit.engine_fit.beta
-    G = fit.engine_fit.G
+    beta = _fixed_coefficients(fit)
+    G = fit.tau.to_numpy()
     between = design.school_level  # constant within every school; the intercept included
     slopes = Z[:, 1:]
     centred = _centred_within_schools(
