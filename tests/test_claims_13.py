@@ -382,3 +382,23 @@ def test_exercise_3_solution():
     count = solution_value("13.3")
     assert abs(count - 0.05 * 183) < 2 * np.sqrt(183 * 0.05 * 0.95)
     assert round(np.sqrt(183 * 0.05 * 0.95)) == 3
+
+
+def test_eblup_variance_is_about_reliability_times_tau(fits):
+    says(NB, "their variance is about $\\bar\\lambda\\,\\tau$, not $\\tau$")
+    for fit in fits.values():
+        for term in ("Intercept", "college"):
+            qq = dg.eblup_qq(fit, term)
+            share = qq["eblup"].var() / fit.tau.loc[term, term]
+            assert 0.75 < share / fit.reliability[term] < 1.35, (term, share)
+
+
+def test_summary_sentences(residuals, fits):
+    says(NB, "their mean at each value of a predictor in the model is exactly 0")
+    says(NB, "the EBLUPs are narrower than $N(0, \\tau)$")
+    says(NB, "and heavier-tailed than normal, because each school is shrunk by its own reliability")
+    for res in residuals.values():
+        assert res.groupby("college")["residual"].mean().abs().max() < 1e-10
+    qq = dg.eblup_qq(fits["Korea"], "college")
+    assert qq["eblup"].std() < np.sqrt(fits["Korea"].tau.loc["college", "college"])
+    assert stats.kurtosis(qq["eblup"]) > 1
