@@ -270,6 +270,7 @@ def test_04_correlated_effects(timss: pd.DataFrame, rc) -> None:
         "In **Korea** the estimated correlation is 1.00",
         "So in the US data the source's VC choice is not supported",
         "In both countries the fixed effects and their standard errors barely change.",
+        "AIC looks better for UN only because SAS's rule",
     )
     un = hlm.fit_hlm(
         timss, FORMULA, group="school", random=["college"], covariance="un", by="country"
@@ -282,6 +283,7 @@ def test_04_correlated_effects(timss: pd.DataFrame, rc) -> None:
     assert korea.iloc[0, 1] / np.sqrt(korea.iloc[0, 0] * korea.iloc[1, 1]) > 0.995
     assert any("perfectly correlated" in note for note in un["Korea"].warnings)
     assert hlm.lr_test(rc["Korea"], un["Korea"]).p_value > 0.3
+    assert un["Korea"].fit_stats["AIC"] < rc["Korea"].fit_stats["AIC"]  # "AIC looks better"
     for c in rc:
         diff = (un[c].fixed["estimate"] - rc[c].fixed["estimate"]).abs()
         assert diff.max() < 0.01
@@ -319,3 +321,74 @@ def test_04_exercise_solutions(anova, rc) -> None:
     between = usa.tau.loc["Intercept", "Intercept"] + usa.tau.loc["college", "college"]
     assert round(between / (between + usa.sigma2), 2) == 0.31
     assert round(usa.icc, 2) == 0.29
+
+
+def test_04_formative_check_answers(ols, rc) -> None:
+    says(
+        NB,
+        "The **intercept's** SE grows most in the USA, about 2.3 times; college's grows a little, "
+        "and **boy's shrinks** (a ratio below 1).",
+    )
+    ratio = {
+        t: rc["USA"].fixed.loc[t, "se"] / ols["USA"].fixed.loc[t, "se"]
+        for t in rc["USA"].fixed.index
+    }
+    assert max(ratio, key=ratio.get) == "Intercept"
+    assert round(ratio["Intercept"], 1) == 2.3
+    assert 1.0 < ratio["college"] < 1.2
+    assert ratio["boy"] < 1.0
+
+
+#: The source's "HLM Results" table, (estimate, SE), as notebook 04 quotes it.
+PUBLISHED = {
+    "Korea": {
+        ("fixed", "Intercept"): (0.56, 0.03),
+        ("fixed", "college"): (0.49, 0.05),
+        ("fixed", "boy"): (0.14, 0.04),
+        ("cov", "Var(Intercept)"): (0.02, 0.01),
+        ("cov", "Var(college)"): (0.01, 0.01),
+        ("cov", "Residual"): (0.88, 0.02),
+    },
+    "USA": {
+        ("fixed", "Intercept"): (-0.38, 0.04),
+        ("fixed", "college"): (0.16, 0.02),
+        ("fixed", "boy"): (0.05, 0.02),
+        ("cov", "Var(Intercept)"): (0.20, 0.02),
+        ("cov", "Var(college)"): (0.02, 0.01),
+        ("cov", "Residual"): (0.47, 0.01),
+    },
+}
+
+
+def test_04_every_estimate_within_about_one_published_se(rc) -> None:
+    says(
+        NB,
+        "Every estimate lands within about one published standard error of the source's",
+        'it reproduces the source\'s "HLM Results" table within about one published SE',
+    )
+    for country, rows in PUBLISHED.items():
+        fit = rc[country]
+        for (kind, name), (estimate, se) in rows.items():
+            ours = (
+                fit.fixed.loc[name, "estimate"]
+                if kind == "fixed"
+                else fit.covariance.loc[name, "estimate"]
+            )
+            assert abs(ours - estimate) / se <= 1.0, (country, name)
+
+
+def test_04_school_composition_scatter(students) -> None:
+    says(
+        NB,
+        "In both countries the schools with more college-educated parents have higher means, and "
+        "the share varies a lot between schools.",
+        "the vertical spread is much larger in the USA",
+    )
+    schools = students.groupby(["country", "school"], observed=True).agg(
+        share=("college", "mean"), mean_math=("math", "mean")
+    )
+    for country in ("Korea", "USA"):
+        d = schools.loc[country]
+        assert d["share"].corr(d["mean_math"]) > 0.5
+        assert d["share"].std() > 0.15
+    assert schools.loc["USA", "mean_math"].std() > 1.3 * schools.loc["Korea", "mean_math"].std()

@@ -249,3 +249,20 @@ def test_05_exercise_05_4_simulation_gives_about_five_per_cent() -> None:
     says(NB, 'sim["significant"].mean()                          # about 7.5 of 150')
     sim = simulate_eblup_tests(0.9 / 19, sigma2=0.9, n_schools=150, school_size=19)
     assert sim["significant"].mean() == pytest.approx(7.5, abs=0.5)
+
+
+def test_05_rank_uncertainty_of_the_middle_school(rc) -> None:
+    says(
+        NB,
+        "The bar of the school in the middle of the ranking (rank 92 of 183) covers the EBLUPs of "
+        "the schools ranked 61 to 134: within its bar, it could sit almost anywhere in the middle "
+        "40% of the league table.",
+    )
+    table = rc["USA"].random_effects.xs("Intercept", level="term")
+    order = table.sort_values("estimate", kind="stable")
+    middle = order.iloc[len(order) // 2]
+    low, high = middle["estimate"] - 1.96 * middle["se"], middle["estimate"] + 1.96 * middle["se"]
+    ranks = np.flatnonzero((order["estimate"] >= low) & (order["estimate"] <= high)) + 1
+    assert len(order) // 2 + 1 == 92
+    assert (ranks.min(), ranks.max()) == (61, 134)
+    assert round(100 * len(ranks) / len(order), -1) == 40
