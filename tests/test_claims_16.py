@@ -240,3 +240,14 @@ def test_the_df_quick_check():
     assert model().n_groups == 183
     assert rounds_to(fixed_effects_table(model()).loc["college", "df"], "132")
     assert model().fixed.loc["college", "df"] == 6758
+
+
+def test_the_plain_chi_square_p_is_twice_the_mixture_p():
+    says(
+        NB,
+        "Report this mixture p-value, not the plain χ²(1) one, which is twice as large here",
+        "for one variance on its boundary, halve it",
+    )
+    test = hlm.boundary_lr_test(model(random=False), model())
+    assert test.mixture and test.df == 1
+    assert test.p_value_naive == pytest.approx(2 * test.p_value, rel=1e-9)
