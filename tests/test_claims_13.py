@@ -402,3 +402,26 @@ def test_summary_sentences(residuals, fits):
     qq = dg.eblup_qq(fits["Korea"], "college")
     assert qq["eblup"].std() < np.sqrt(fits["Korea"].tau.loc["college", "college"])
     assert stats.kurtosis(qq["eblup"]) > 1
+
+
+def test_level2_variance_function(fits, residuals, data):
+    says(
+        NB,
+        "The students with a college-educated parent vary more (0.740 against 0.626). The VC "
+        "model implies almost no difference (0.684 against 0.665); the UN model implies more of "
+        "it (0.723 against 0.651), through its positive covariance $\\tau_{01}$: schools with "
+        "higher intercepts also have larger college gaps.",
+    )
+    usa = fits["USA"]
+    un = hlm.fit_hlm(data["USA"], FORMULA, group="school", random=["college"], covariance="un")
+    res = residuals["USA"]
+    observed = res.groupby("college")["marginal_residual"].var().round(3)
+    assert observed.to_dict() == {0.0: 0.626, 1.0: 0.740}
+
+    def implied(fit, x):
+        tau = fit.tau.to_numpy()
+        return round(tau[0, 0] + 2 * tau[0, 1] * x + tau[1, 1] * x**2 + fit.sigma2, 3)
+
+    assert (implied(usa, 1), implied(usa, 0)) == (0.684, 0.665)
+    assert (implied(un, 1), implied(un, 0)) == (0.723, 0.651)
+    assert un.tau.loc["Intercept", "college"] > 0
