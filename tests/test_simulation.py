@@ -270,3 +270,34 @@ def test_eblup_tests_are_seeded():
 def test_eblup_tests_refuse_bad_settings(bad):
     with pytest.raises(ValueError):
         simulate_eblup_tests(**{"tau00": 0.05, **bad})
+
+
+def test_eblup_tests_agree_with_lme4():
+    """simulate_eblup_tests against lme4's REML fit of the same students.
+
+    tests/reference/eblup_tests_lme4.R fitted the two replicates stored in
+    tests/fixtures/eblup_tests_replicates.csv (lme4 1.1.31). Tolerances: lme4's optimiser
+    stops near 1e-7 relative in the variances; the boundary fit's tau00 is 0 up to 1e-12.
+    """
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    students = pd.read_csv(fixtures / "eblup_tests_replicates.csv")
+    lme4 = json.loads((fixtures / "eblup_tests_lme4.json").read_text())
+    for case, (tau00, seed) in {"interior": (0.1, 3), "boundary": (0.0, 0)}.items():
+        data, u = _one_replicate(tau00, 0.9, 40, 7, seed)
+        stored = students[students["case"] == case]
+        np.testing.assert_allclose(stored["y"], data["y"], rtol=1e-15, atol=1e-15)
+        np.testing.assert_allclose(stored["u"], np.repeat(u, 7), rtol=1e-15, atol=1e-15)
+        sim = simulate_eblup_tests(tau00, 0.9, n_schools=40, school_size=7, n_reps=1, seed=seed)
+        ref = lme4[case]
+        assert sim.loc[0, "tau00_hat"] == pytest.approx(ref["tau00"], rel=1e-6, abs=1e-12)
+        assert sim.loc[0, "sigma2_hat"] == pytest.approx(ref["sigma2"], rel=1e-6)
+        assert sim.loc[0, "significant"] == ref["significant"]
+        assert sim.loc[0, "coverage"] == pytest.approx(ref["coverage"])
+        means = data.groupby("school")["y"].mean().to_numpy()
+        lam = sim.loc[0, "reliability"]
+        np.testing.assert_allclose(lam * (means - means.mean()), ref["eblup"], atol=1e-6)
+        tau_hat = sim.loc[0, "tau00_hat"]
+        np.testing.assert_allclose(tau_hat * (1 - lam), ref["cond_var"], rtol=1e-5, atol=1e-12)
