@@ -98,6 +98,12 @@ def _hsb_fit(formula: str, random: tuple[str, ...] = (), method: str = "REML"):
 _HSB_SLOPES_AS_OUTCOMES = "mathach ~ meanses + sector + cses + meanses:cses + sector:cses"
 
 
+def _hsb_lme4_bic_ml() -> float:
+    """lme4's BIC of HSB's one-way ANOVA fitted by ML: deviance + (p + q) ln(N)."""
+    fit = _hsb_fit("mathach ~ 1", (), "ML")
+    return float(fit.deviance + (len(fit.fixed) + len(fit.covariance)) * np.log(fit.n_obs))
+
+
 def _hsb_tau(formula: str, random: tuple[str, ...], term: str) -> float:
     return float(_hsb_fit(formula, random).tau.loc[term, term])
 
@@ -241,6 +247,29 @@ def _eblup_sd_ratio(country: str, term: str) -> float:
     fit = _rc_fit(country)
     eblups = fit.random_effects["estimate"].xs(term, level="term")
     return float(eblups.std(ddof=1) / np.sqrt(fit.tau.loc[term, term]))
+
+
+# -- notebook 06: the explorer ---------------------------------------------------------------------
+@cache
+def _explorer_fit(country: str, random: tuple[str, ...], method: str):
+    from .data import load_timss
+    from .models import fit_hlm
+
+    return fit_hlm(
+        load_timss(country),
+        "math ~ college + boy",
+        group="school",
+        random=list(random),
+        method=method,
+        covariance="vc",
+    )
+
+
+def _slope_variance_lr(country: str, term: str, method: str = "REML"):
+    """LR test of one slope's variance: ``term`` random against all slopes fixed (VC)."""
+    from .inference import lr_test
+
+    return lr_test(_explorer_fit(country, (), method), _explorer_fit(country, (term,), method))
 
 
 # -- notebooks 08 and 09: plausible values; within, between and contextual effects ----------------
@@ -632,6 +661,45 @@ _ALL: tuple[Exercise, ...] = (
     # HSB (R&B ch. 4). 07.1-07.3 are the two-decimal values R&B print, to which converged
     # fits (ours, lme4, SPSS) round; the other answers are computed from the data. Tolerance
     # 0.006 accepts a value rounded to two decimals, or any more precise one.
+    # 06.1: tolerance 0.06 accepts the difference of two -2 log L printed with one decimal;
+    # the REML statistic (6.33) is rejected.
+    Exercise(
+        "06.1",
+        "USA, ML: what is the likelihood-ratio statistic for the variance of the college "
+        "slopes (boy fixed, VC), against the model with the college slope fixed?",
+        lambda: float(_slope_variance_lr("USA", "college", "ML").statistic),
+        0.06,
+        "Fit the US model twice with method='ML' and covariance='vc', with random=[] and "
+        "random=['college'], and pass them to hlm.lr_test, smaller model first (or use the "
+        "explorer on ML and untick the college slope).",
+    ),
+    # 06.2: a count of decisions; only the exact count is right.
+    Exercise(
+        "06.2",
+        "REML: of the four random slopes (college and boy, in Korea and in the USA), how many "
+        "would you fix because the likelihood-ratio test of its variance, against the model "
+        "with that slope fixed, has a mixture p-value of 0.05 or more?",
+        lambda: float(
+            sum(
+                _slope_variance_lr(country, term).p_value >= 0.05
+                for country in ("Korea", "USA")
+                for term in ("college", "boy")
+            )
+        ),
+        0.0,
+        "Run the four likelihood-ratio tests (or read the explorer's LR p column with each "
+        "slope random, country by country) and count the p-values of 0.05 or more.",
+    ),
+    # 06.3: tolerance 0.01, as 05.3; the US ratio (about 0.46) is rejected.
+    Exercise(
+        "06.3",
+        "Korea, REML, college slope random (boy fixed, VC): the SD of the schools' EBLUPs of "
+        "college is what fraction of the model's SD of the college slopes, sqrt(tau)?",
+        lambda: _eblup_sd_ratio("Korea", "college"),
+        0.01,
+        "Take the college rows of fit.random_effects, compute the SD of their estimates, "
+        "and divide it by the square root of the college entry of fit.tau.",
+    ),
     Exercise(
         "07.1",
         "HSB one-way ANOVA (R&B Table 4.2): what is the grand mean of mathematics "
@@ -875,6 +943,18 @@ _ALL: tuple[Exercise, ...] = (
         lambda: float(_hsb_fit(_HSB_SLOPES_AS_OUTCOMES, ("cses",)).tau.loc["cses", "Intercept"]),
         0.006,
         "A covariance is the correlation times the two standard deviations.",
+    ),
+    # 11.3: lme4's ML BIC is 47142.449 (tests/fixtures/hsb_lme4.json's ML deviance + 3 ln 7185);
+    # tolerance 0.05 accepts two decimals and rejects SAS's BIC (ln J: 47131.04), the REML
+    # BIC (47143.43) and the count without the fixed effect (47133.57).
+    Exercise(
+        "11.3",
+        "HSB one-way ANOVA fitted by ML: what BIC does R's BIC() print for "
+        "lmer(mathach ~ 1 + (1 | school), REML = FALSE)?",
+        _hsb_lme4_bic_ml,
+        0.05,
+        "Fit with method='ML'. lme4's BIC is -2 log L plus (number of fixed effects + number of "
+        "covariance parameters) times the log of the number of students, not of schools.",
     ),
     # 12.1: the published value (WeMix, SAS, Mplus); tolerance 0.15 accepts Stata's -12789991.9
     # and our -12789991.99, and rejects -2 x logL and logL of the unweighted fit by far.

@@ -1,13 +1,20 @@
-"""The glossary of symbols: every hlmteach and statsmodels name it lists exists."""
+"""The glossary: one meaning per symbol, every name it lists exists, every course symbol in it."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import re
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 import hlmteach as hlm
-from hlmteach.glossary import glossary
+from hlmteach.glossary import TOPICS, glossary
+from hlmteach.validation import ModelInputError
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 @pytest.fixture(scope="module")
@@ -29,46 +36,267 @@ def fits():
     )
 
 
+def _tokens(symbol: str) -> list[str]:
+    """The symbols of one glossary cell: "n_j, N, J" holds three."""
+    return [t.strip() for t in symbol.split(",") if t.strip()]
+
+
+# -- layout and one meaning per symbol ----------------------------------------------------------
 def test_glossary_layout():
     table = glossary()
     assert list(table.columns) == [
         "symbol",
+        "term",
         "meaning",
         "SAS PROC MIXED",
         "HLM 8",
         "lme4 (R)",
         "statsmodels",
         "hlmteach",
+        "notebooks",
+        "topic",
     ]
-    symbols = table["symbol"].tolist()
-    for symbol in ("τ00", "τ11", "τ01", "σ²", "λ_j", "ICC (ρ)"):
-        assert symbol in symbols
     assert table.notna().all().all()
+    assert (table.drop(columns="symbol") != "").all().all()
+    assert set(table["topic"]) == set(TOPICS)
+    assert table["term"].is_unique
+    for notebooks in table["notebooks"]:
+        for number in notebooks.split(", "):
+            assert list(NOTEBOOKS.glob(f"{number}_*.ipynb")) or int(number) >= 13, notebooks
+    assert len(table) >= 70
 
 
-def test_every_hlmteach_name_exists_on_a_fitted_model(fits):
+def test_one_meaning_per_symbol():
+    seen: dict[str, str] = {}
+    for symbol, term in glossary()[["symbol", "term"]].itertuples(index=False):
+        for token in _tokens(symbol):
+            assert token not in seen, f"{token!r} means both {seen[token]!r} and {term!r}"
+            seen[token] = term
+
+
+def test_topic_and_search_filters():
+    assert set(glossary(topic="plausible values")["topic"]) == {"plausible values"}
+    assert "ω" in glossary(topic="plausible values")["symbol"].tolist()
+    assert glossary(search="shrink")["term"].str.contains("shrinkage").any()
+    with pytest.raises(ModelInputError, match="Unknown topic"):
+        glossary(topic="nonsense")
+    with pytest.raises(ModelInputError, match="non-empty"):
+        glossary(search=" ")
+
+
+# -- every name the glossary gives exists -------------------------------------------------------
+def _resolve(root: object, chain: str) -> object:
+    value = root
+    for name in chain.split("."):
+        value = getattr(value, name)
+    return value
+
+
+def test_every_hlmteach_name_exists(fits):
+    from hlmteach.plausible import PooledResult
+
     fit, _ = fits
-    assert isinstance(fit, hlm.HLMResult)
-    for expression in glossary()["hlmteach"]:
-        value = eval(expression, {"fit": fit})  # our own table, in a test
-        assert value is not None, expression
-    assert (
-        eval("fit.tau.iloc[1, 0]", {"fit": fit})
-        == fit.covariance.loc["Cov(Intercept, x)", "estimate"]
-    )
-    assert eval("fit.tau.iloc[1, 1]", {"fit": fit}) == fit.covariance.loc["Var(x)", "estimate"]
+    checked = 0
+    for entry in glossary()["hlmteach"]:
+        for root, chain in re.findall(r"\b(hlmteach|hlm|fit|pooled)\.([A-Za-z_][\w.]*\w)", entry):
+            if root == "hlmteach":
+                module, _, name = chain.rpartition(".")
+                value = getattr(importlib.import_module(f"hlmteach.{module}"), name)
+            elif root == "hlm":
+                value = _resolve(hlm, chain)
+            elif root == "fit":
+                value = _resolve(fit, chain)
+            else:
+                value = _resolve(PooledResult, chain)
+            assert value is not None, entry
+            checked += 1
+    assert checked >= 60
+    # The τ entries point at the right cells.
+    assert fit.tau.iloc[1, 0] == pytest.approx(fit.covariance.loc["Cov(Intercept, x)", "estimate"])
+    assert fit.tau.iloc[1, 1] == pytest.approx(fit.covariance.loc["Var(x)", "estimate"])
 
 
 def test_statsmodels_names_exist_on_a_mixedlm_result(fits):
     _, res = fits
-    j = next(iter(res.random_effects))
-    evaluated = 0
+    checked = 0
     for entry in glossary()["statsmodels"]:
-        code = entry.removeprefix("not provided").lstrip(": ")
-        code = re.sub(r" \((SE: |a dict).*\)$", "", code)
-        if "res." not in code:
-            continue
-        value = eval(code, {"res": res, "j": j})  # our own table, in a test
-        assert value is not None, entry
-        evaluated += 1
-    assert evaluated == 9
+        for chain in re.findall(r"\bres\.([A-Za-z_][\w.]*\w)", entry):
+            assert _resolve(res, chain) is not None, entry
+            checked += 1
+    assert checked >= 15
+    # profile_re gives the profile likelihood of a variance (notebook 10 says so).
+    assert callable(res.profile_re)
+
+
+# -- every symbol and acronym of the course is in the glossary ----------------------------------
+@cache
+def _prose(path: Path) -> str:
+    """Markdown of one notebook, without code blocks, inline code and web addresses."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"`[^`]*`", " ", text)
+    return re.sub(r"\(https?://[^)]*\)|https?://\S+", " ", text)
+
+
+_LATEX_GREEK = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "eta": "η",
+    "theta": "θ",
+    "lambda": "λ",
+    "nu": "ν",
+    "rho": "ρ",
+    "sigma": "σ",
+    "tau": "τ",
+    "chi": "χ",
+    "omega": "ω",
+    "phi": "φ",
+    "mu": "μ",
+    "psi": "ψ",
+    "epsilon": "ε",
+    "varepsilon": "ε",
+    "kappa": "κ",
+    "xi": "ξ",
+    "zeta": "ζ",
+}
+
+#: Greek letters used for things that are not course symbols (φ: the normal density).
+_GREEK_NOT_COURSE_SYMBOLS = {"φ"}
+
+#: Capitalised words in the prose that are names of programs, data sets, organisations,
+#: variables or file formats, not terms of the course.
+_NOT_COURSE_TERMS = {
+    "SAS",
+    "PROC",
+    "MIXED",
+    "GLIMMIX",
+    "MIANALYZE",
+    "REG",
+    "DATA",
+    "FIXED",
+    "RANDOM",
+    "HLM",
+    "HLM2",
+    "HLM8",
+    "SPSS",
+    "GLLAMM",
+    "UCLA",
+    "HSB",
+    "TIMSS",
+    "PISA",
+    "IEA",
+    "OECD",
+    "US",
+    "USA",
+    "GB",
+    "MB",
+    "README",
+    "SES",
+    "TOTWGT",
+    "HOUWGT",
+    "SENWGT",
+    "JKZONE",
+    "JKREP",
+    "JKINDIC",
+    "WGTFAC1",
+    "WGTFAC2",
+    "WGTFAC3",
+    "WGTADJ1",
+    "WGTADJ2",
+    "WGTADJ3",
+    "CD",
+    "ROM",
+    "BMC",
+    "RE",
+    "DF",
+    "IQR",
+    "CSV",
+    "PDF",
+    "HTML",
+    "CRAN",
+    "NCES",
+    "MIT",
+    "GPL",
+    "IDB",
+    "LEMMA",
+    "CMM",
+    "API",
+    "IERI",
+    "CPU",
+    "RAM",
+    "UTC",
+    "II",
+    "III",
+    "IV",
+    "ID",
+    "OK",
+    "NB",
+    "MPLUS",
+    "STATA",
+    "NA",
+    "CI",
+    "QQ",
+    "ML2",
+    "UK",
+    "EU",
+    "JSON",
+    "BY",
+    "CLASS",
+    "MODEL",
+    "COVTEST",
+    "TYPE",
+    "ODS",
+}
+
+
+def _glossary_words() -> set[str]:
+    table = glossary()
+    words = {token for symbol in table["symbol"] for token in _tokens(symbol)}
+    for text in table["symbol"].tolist() + table["term"].tolist():
+        words.update(re.findall(r"[A-Z][A-Z0-9²]+", text))
+    return words
+
+
+def _greek_in(text: str) -> set[str]:
+    letters = set(re.findall(r"[α-ω]", text))
+    letters.update(
+        _LATEX_GREEK[m] for m in re.findall(r"\\(" + "|".join(_LATEX_GREEK) + r")(?![a-z])", text)
+    )
+    return letters
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_course_symbol_of_the_notebook_is_in_the_glossary(path: Path):
+    symbols = {t for s in glossary()["symbol"] for t in _tokens(s)}
+    glossary_greek = {t[0] for t in symbols if re.match(r"[α-ω]", t)} | {"χ"}
+    prose = _prose(path)
+    missing_greek = _greek_in(prose) - glossary_greek - _GREEK_NOT_COURSE_SYMBOLS
+    assert not missing_greek, f"{path.name} uses {sorted(missing_greek)}, not in the glossary"
+    acronyms = set(re.findall(r"(?<![\w\\])[A-Z][A-Z0-9²]{1,6}(?!\w)", prose))
+    missing = acronyms - _glossary_words() - _NOT_COURSE_TERMS
+    assert not missing, f"{path.name} uses {sorted(missing)}: add them to the glossary"
+
+
+#: A symbol given a second meaning in a notebook: (pattern, the clash, the glossary's letter).
+_CLASHES = [
+    (r"\\lambda\s*=\s*\(1", "λ as Rubin's share of missing information", "ω"),
+    (r"\\lambda\^2", "λ as Rubin's share of missing information", "ω"),
+    (r"noncentrality[^.]{0,40}(λ|\\lambda)", "λ as a noncentrality", "write it in words"),
+    (r"1\s*[−-]\s*(β|\\beta)\b", "1 − β as power", "write power in words"),
+    (r"\$B\$ times|\(B\s*=\s*\d", "B as the number of bootstrap replicates", "count in words"),
+    (r"I\^\{-1\}\\?,?\s*J\\?,?\s*I\^\{-1\}", "J as the sandwich's meat", "J is the schools"),
+]
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_no_symbol_has_a_second_meaning(path: Path):
+    prose = _prose(path)
+    found = [
+        f"{clash} (use {instead})"
+        for pattern, clash, instead in _CLASHES
+        if re.search(pattern, prose)
+    ]
+    assert not found, f"{path.name}: {found}"
