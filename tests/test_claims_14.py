@@ -115,6 +115,8 @@ def test_shifting_ses_changes_tau00_but_not_the_model():
         "more at low SES than at the average",
         "shifting SES by 2 doubled it",
     )
+    says(NB, "with `ses` as it is (0 is about the average student)")
+    assert abs(hsb()["ses"].mean()) < 0.05 * hsb()["ses"].std()
     assert slope().deviance == pytest.approx(slope_shifted().deviance, abs=1e-6)
     tau, tau_shifted = slope().tau.iloc[0, 0], slope_shifted().tau.iloc[0, 0]
     assert rounds_to(tau, "2.70") and rounds_to(tau_shifted, "5.44")
@@ -135,6 +137,9 @@ def test_snijders_bosker_numbers():
     assert rounds_to(sb["R2_1"], "0.169") and rounds_to(100 * sb["R2_1"], "17")
     assert rounds_to(sb["R2_2"], "0.624") and rounds_to(100 * sb["R2_2"], "62")
     assert rounds_to(snijders_bosker_r2(anova(), fit("mathach ~ cses"))["R2_2"], "-0.001")
+    says(NB, "adding `ses` to `meanses` lowers $R^2_2$ from 0.625 to 0.624")
+    alone = snijders_bosker_r2(anova(), fit("mathach ~ meanses"))["R2_2"]
+    assert rounds_to(alone, "0.625") and alone > sb["R2_2"]
     sizes = hsb().groupby("school").size().to_numpy()
     assert sb["cluster_size"] == pytest.approx(len(sizes) / np.sum(1 / sizes), rel=1e-12)
 
