@@ -5,7 +5,8 @@ using SAS* (:data:`SOURCE`), which fits SAS PROC MIXED to the TIMSS 1995 files o
 Korea and the USA. This module holds its three tables exactly as printed
 (:data:`OLS_RESULTS`, :data:`ANOVA_RESULTS`, :data:`HLM_RESULTS`) and
 :func:`compare_published`, which puts a fit's numbers next to them, rounded to the
-digits the source shows, with the gap in published standard errors.
+digits the source shows, with the gap in published standard errors
+(:func:`largest_gap` gives the largest, unrounded).
 
 A published table maps a country to its rows. A row's key names the quantity, in the
 package's own words:
@@ -47,6 +48,7 @@ __all__ = [
     "OLS_RESULTS",
     "SOURCE",
     "compare_published",
+    "largest_gap",
 ]
 
 #: The analysis the course replicates.
@@ -213,6 +215,39 @@ def _row(fit: Any, key: str, printed: Printed) -> tuple[str, str, str]:
         return "-", _like(value, None, default), ""
     ours = _like(value, printed, default)
     return printed, f"{ours}%" if printed.endswith("%") else ours, ""
+
+
+def largest_gap(fits: Mapping[str, Any], published: Mapping[str, Mapping[str, Printed]]) -> float:
+    """The largest |ours - published| / published SE over the rows that print an SE.
+
+    Unrounded, unlike the ``gap (SEs)`` column of :func:`compare_published`: the
+    question "does every estimate lie within one published standard error?" is
+    ``largest_gap(fits, table) < 1``.
+
+    Parameters
+    ----------
+    fits, published
+        As for :func:`compare_published`.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> ols = hlm.fit_ols(hlm.load_timss(), "math ~ college + boy", by="country")
+    >>> round(largest_gap(ols, OLS_RESULTS), 2)
+    0.23
+    """
+    compare_published(fits, published)  # the same checks of the input
+    gaps = [
+        abs(_estimate_and_se(fits[country], key)[0] - float(printed[0])) / float(printed[1])
+        for country, rows in published.items()
+        for key, printed in rows.items()
+        if isinstance(printed, tuple)
+    ]
+    return max(gaps)
 
 
 def compare_published(

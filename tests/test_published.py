@@ -15,6 +15,7 @@ from hlmteach.published import (
     OLS_RESULTS,
     SOURCE,
     compare_published,
+    largest_gap,
 )
 from hlmteach.validation import ModelInputError
 
@@ -114,3 +115,16 @@ def test_tables_agree_with_the_calibration_script():
 
 def test_the_source_is_named():
     assert "Uekawa" in SOURCE and "estat.us" in SOURCE
+
+
+def test_largest_gap_is_unrounded(timss):
+    ols = hlm.fit_ols(timss, "math ~ college + boy", by="country")
+    by_hand = max(
+        abs(ols[c].fixed.loc[term, "estimate"] - float(printed[0])) / float(printed[1])
+        for c, rows in OLS_RESULTS.items()
+        for term, printed in rows.items()
+        if isinstance(printed, tuple)
+    )
+    assert largest_gap(ols, OLS_RESULTS) == pytest.approx(by_hand, rel=1e-12)
+    with pytest.raises(ModelInputError, match="fits have only"):
+        largest_gap({"USA": ols["USA"]}, OLS_RESULTS)
