@@ -251,3 +251,11 @@ def test_the_plain_chi_square_p_is_twice_the_mixture_p():
     test = hlm.boundary_lr_test(model(random=False), model())
     assert test.mixture and test.df == 1
     assert test.p_value_naive == pytest.approx(2 * test.p_value, rel=1e-9)
+
+
+def test_one_student_hardly_moves_the_icc():
+    says(NB, "With one student the numbers hardly move")
+    usa = country("USA")
+    all_rows = hlm.fit_hlm(usa, "math ~ 1", group="school").icc
+    complete = hlm.fit_hlm(usa.dropna(subset=["college", "boy"]), "math ~ 1", group="school").icc
+    assert abs(all_rows - complete) < 0.001
