@@ -392,3 +392,13 @@ def test_04_school_composition_scatter(students) -> None:
         assert d["share"].corr(d["mean_math"]) > 0.5
         assert d["share"].std() > 0.15
     assert schools.loc["USA", "mean_math"].std() > 1.3 * schools.loc["Korea", "mean_math"].std()
+
+
+def test_04_schools_without_a_line(students) -> None:
+    says(
+        NB,
+        "so the 21 Korean schools where no student has a college-educated parent have no "
+        "visible line",
+    )
+    korea = students[students["country"] == "Korea"]
+    assert int((korea.groupby("school")["college"].max() == 0).sum()) == 21
