@@ -119,3 +119,43 @@ def test_one_meaning_per_symbol_as_the_notebook_says():
     assert "reliability" in by_symbol.loc["λ_j", "term"]
     assert "between-imputation" in by_symbol.loc["B", "term"]
     assert "missing information" in by_symbol.loc["ω", "term"]
+
+
+# -- data/README.md (the reference layer's data note) --------------------------------------------
+README = Path(__file__).resolve().parents[1] / "data" / "README.md"
+
+
+def _readme() -> str:
+    return " ".join(README.read_text(encoding="utf-8").split())
+
+
+def test_data_readme_contextual_effects_and_deviances():
+    text = _readme()
+    assert (
+        "about twice as large in the USA as in Korea: notebook 09 estimates 1.25 and 0.62" in text
+    )
+    assert "differ from the published ones by 0.7 (Korea) and 4.3 (USA)" in text
+    timss = hlm.load_timss()
+    effects = {}
+    for country in ("Korea", "USA"):
+        data = timss[timss["country"] == country].dropna(subset=["college"])
+        ce = hlm.contextual_effect(data, "math", "college", "school", covariates=["boy"])
+        effects[country] = ce.table.loc["contextual", "estimate"]
+    assert round(effects["USA"], 2) == 1.25 and round(effects["Korea"], 2) == 0.62
+    assert 1.7 < effects["USA"] / effects["Korea"] < 2.3
+    published = {"Korea": 8081.8, "USA": 15088.5}
+    for country, gap in (("Korea", 0.7), ("USA", 4.3)):
+        data = timss[timss["country"] == country]
+        fit = hlm.fit_hlm(data, "math ~ 1", group="school")
+        assert round(fit.deviance - published[country], 1) == gap
+
+
+def test_data_readme_design_and_licence_statements():
+    text = _readme()
+    assert "`sampling_design=False` reads files without them" in text
+    assert "nlme 3.1-162 (R 4.2.2" in text and "nlme is licensed GPL (≥ 2)" in text
+    import inspect
+
+    assert "sampling_design" in inspect.signature(hlm.read_timss_files).parameters
+    licence = (README.parents[1] / "LICENSE").read_text()
+    assert licence.startswith("MIT License")
