@@ -266,3 +266,22 @@ def test_05_rank_uncertainty_of_the_middle_school(rc) -> None:
     assert len(order) // 2 + 1 == 92
     assert (ranks.min(), ranks.max()) == (61, 134)
     assert round(100 * len(ranks) / len(order), -1) == 40
+
+
+def test_05_every_school_lies_between_no_and_total_shrinkage(timss, anova) -> None:
+    says(
+        NB,
+        "Every school lies between it and the horizontal line at $\\hat\\gamma_{00}$",
+        "a Korean school of 5 students keeps only about a quarter of its distance from "
+        "$\\hat\\gamma_{00}$, a school of 45 about three quarters.",
+    )
+    korea = timss[timss["country"] == "Korea"]
+    fit = anova["Korea"]
+    gamma = fit.fixed.loc["Intercept", "estimate"]
+    means = korea.groupby("school")["math"].agg(["mean", "size"])
+    eb = fit.school_coefficients()["Intercept"]
+    own, pulled = means["mean"] - gamma, eb - gamma
+    assert ((own * pulled >= 0) & (pulled.abs() <= own.abs())).all()
+    lam = fit.school_reliability["Intercept"]
+    assert round(lam[means["size"] == 5].mean(), 2) == 0.25
+    assert round(lam[means["size"] == 45].mean(), 2) == 0.75
