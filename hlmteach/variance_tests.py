@@ -251,8 +251,10 @@ def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodR
     same_fixed = list(fit_without.fixed.index) == list(fit_with.fixed.index)
     if test.mixture or added < 2 or not same_fixed:
         return test
+    # lr_test may already warn that chi2(df) is conservative here; keep one note, ours.
+    notes = tuple(n for n in test.notes if "boundary_lr_test" not in n)
     if fit_with.covariance_structure != "vc":
-        return replace(test, notes=(*test.notes, _SEVERAL_CORRELATED.format(df=test.df)))
+        return replace(test, notes=(*notes, _SEVERAL_CORRELATED.format(df=test.df)))
     weights = chi_bar_square_weights(added)
     components = tuple(test.df - added + i for i in range(added + 1))
     return BoundaryLRTest(
@@ -262,7 +264,7 @@ def boundary_lr_test(fit_without: HLMResult, fit_with: HLMResult) -> LikelihoodR
         p_value_naive=test.p_value_naive,
         mixture=True,
         method=test.method,
-        notes=test.notes,
+        notes=notes,
         weights=tuple(float(w) for w in weights),
         components=components,
     )

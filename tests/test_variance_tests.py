@@ -329,3 +329,22 @@ def test_profile_input_errors(hsb):
         profile_ci(fit, "tau00")
     with pytest.raises(ModelInputError, match="level"):
         profile_ci(fit, "Residual", level=95)
+
+
+def test_a_conservative_chi2_note_from_lr_test_is_not_repeated(korea_two_slopes, monkeypatch):
+    """If inference.lr_test warns that chi2(df) is conservative (pointing here), the mixture
+    result drops that note: it no longer uses chi2(df)."""
+    from dataclasses import replace
+
+    import hlmteach.variance_tests as vt
+
+    real = vt.lr_test
+
+    def noting(a, b):
+        return replace(real(a, b), notes=("chi2(df) is conservative; see hlm.boundary_lr_test",))
+
+    monkeypatch.setattr(vt, "lr_test", noting)
+    null, alt, null_un, alt_un = korea_two_slopes
+    assert boundary_lr_test(null, alt).notes == ()
+    notes = boundary_lr_test(null_un, alt_un).notes
+    assert len(notes) == 1 and "bootstrap_lr_test" in notes[0]
