@@ -114,10 +114,11 @@ class PowerView:
         )
         if "ceiling" in self.curve:
             ceiling = float(self.curve["ceiling"].iloc[0])
+            label_y = sy(ceiling) + (14 if ceiling > 0.9 else -4)  # below the line near the top
             parts.append(
                 f"<line x1='{_MARGIN}' x2='{_WIDTH - _MARGIN}' y1='{sy(ceiling):.1f}' "
                 f"y2='{sy(ceiling):.1f}' stroke='#d95f02' stroke-dasharray='2 2'/>"
-                f"<text x='{_WIDTH - _MARGIN - 4}' y='{sy(ceiling) - 4:.1f}' text-anchor='end' "
+                f"<text x='{_WIDTH - _MARGIN - 4}' y='{label_y:.1f}' text-anchor='end' "
                 f"fill='#d95f02'>ceiling as n grows: {ceiling:.3f}</text>"
             )
         parts.append(f"<polyline points='{points}' fill='none' stroke='#1b9e77' stroke-width='2'/>")
@@ -130,7 +131,7 @@ class PowerView:
             f"{html.escape(CURVE_LABELS[self.over])}</text>"
             f"<text x='12' y='{_HEIGHT / 2}' text-anchor='middle' "
             f"transform='rotate(-90 12 {_HEIGHT / 2})'>power</text>"
-            f"<text x='{_WIDTH / 2}' y='{_MARGIN - 10}' text-anchor='middle'>dashed grey: power "
+            f"<text x='{_WIDTH / 2}' y='{_MARGIN - 16}' text-anchor='middle'>dashed grey: power "
             "0.80; dot: the design chosen</text></svg>"
         )
         return "".join(parts)
@@ -237,6 +238,7 @@ def power_widget(
         options=[(label, key) for key, label in CURVE_LABELS.items()],
         value="n_schools",
         description="curve over",
+        style={"button_width": "190px"},
     )
     shown = widgets.HTML(first.to_html())
 
