@@ -148,6 +148,7 @@ class ExplorerView:
     tests: dict[str, LikelihoodRatioTest | str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     variance_tests: dict[tuple[str, str], LikelihoodRatioTest] = field(default_factory=dict)
+    _tables_html: str = ""  # the explorer keeps each setting's tables as HTML, made once
 
     def intercepts(self) -> dict[str, float]:
         """The fixed intercept of each country shown."""
@@ -155,14 +156,7 @@ class ExplorerView:
 
     def to_html(self) -> str:
         """The tables, tests and notes as one HTML block."""
-        parts = [
-            "<div class='hlmteach-explorer'>",
-            f"<h4>{html.escape(_describe(self.setting))}: fixed effects and variances</h4>",
-            self.table.to_html(border=0, classes="hlmteach-table"),
-            f"<p style='font-size:85%'>{html.escape(TABLE_KEY)}</p>",
-            "<h4>Fit statistics</h4>",
-            self.fit_statistics.to_html(border=0, float_format=lambda v: f"{v:.1f}"),
-        ]
+        parts = ["<div class='hlmteach-explorer'>", self._tables_html or _tables_html(self)]
         for country, test in self.tests.items():
             parts.append(
                 f"<p><b>{html.escape(country)}, against the previous setting:</b> "
@@ -182,6 +176,19 @@ class ExplorerView:
         lines += [f"{c}, against the previous setting: {t}" for c, t in self.tests.items()]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _tables_html(view: ExplorerView) -> str:
+    """The heading, the table, its key and the fit statistics of ``view`` as HTML."""
+    return "".join(
+        [
+            f"<h4>{html.escape(_describe(view.setting))}: fixed effects and variances</h4>",
+            view.table.to_html(border=0, classes="hlmteach-table"),
+            f"<p style='font-size:85%'>{html.escape(TABLE_KEY)}</p>",
+            "<h4>Fit statistics</h4>",
+            view.fit_statistics.to_html(border=0, float_format=lambda v: f"{v:.1f}"),
+        ]
+    )
 
 
 #: The explanation printed under every explorer table.
@@ -233,7 +240,7 @@ class Explorer:
                 for method in METHODS:
                     self.fit(country, slopes, method)
         self._figures: dict[tuple[ExplorerSetting, str], bytes] = {}
-        self._tables: dict[ExplorerSetting, tuple[pd.DataFrame, pd.DataFrame, dict]] = {}
+        self._tables: dict[ExplorerSetting, tuple[pd.DataFrame, pd.DataFrame, dict, str]] = {}
         # The figures, made (and their fixed parts drawn) now, so that no toggle waits for them.
         scale = _FigureScale(list(self._fits.values()))
         self._canvases = {
@@ -401,12 +408,11 @@ def explorer_view(
             for term in setting.random_slopes
             for method in (fit.method,)
         }
-        explorer._tables[setting] = (
-            _with_lr_column(hlm_table(fits), variance_tests),
-            pd.DataFrame({c: f.fit_stats for c, f in fits.items()}),
-            variance_tests,
-        )
-    table, fit_statistics, variance_tests = explorer._tables[setting]
+        table = _with_lr_column(hlm_table(fits), variance_tests)
+        fit_statistics = pd.DataFrame({c: f.fit_stats for c, f in fits.items()})
+        bare = ExplorerView(setting, fits, table, fit_statistics)
+        explorer._tables[setting] = (table, fit_statistics, variance_tests, _tables_html(bare))
+    table, fit_statistics, variance_tests, tables_html = explorer._tables[setting]
     tests: dict[str, LikelihoodRatioTest | str] = {}
     if previous is not None and previous != setting:
         for country in setting.countries:
@@ -416,7 +422,9 @@ def explorer_view(
     notes = [f"{c}: {w}" for c, f in fits.items() for w in f.warnings]
     if remember:
         explorer.previous = setting
-    return ExplorerView(setting, fits, table, fit_statistics, tests, notes, variance_tests)
+    return ExplorerView(
+        setting, fits, table, fit_statistics, tests, notes, variance_tests, tables_html
+    )
 
 
 # -- the explorer's figures: made once, then updated ---------------------------------------------
