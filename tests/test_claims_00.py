@@ -164,3 +164,12 @@ def test_the_instructor_guide_uses_the_same_path_and_times():
     assert [(number, int(low), int(high)) for _, number, low, high in rows] == path
     for total in ("**about 5.5–7 h**", "**about 6.5–9.5 h**", "12–16 hours"):
         assert total in guide
+
+
+def test_every_notebook_has_a_summary_and_exercises():
+    says(NB, "ends with a summary and exercises (this one with a single set-up exercise)")
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        assert "## Summary" in markdown, path.name
+        assert "## Exercises" in markdown or path.name == NB, path.name
