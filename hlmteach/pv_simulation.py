@@ -70,8 +70,9 @@ class PVCoverage:
         The true within-school effect and residual variance.
     settings : dict
         The arguments of the call.
-    estimates : DataFrame
-        Each replication's estimate (rows) by analysis (columns).
+    estimates, lower, upper : DataFrame
+        Each replication's estimate and the ends of its 95% interval (rows) by
+        analysis (columns).
     """
 
     table: pd.DataFrame
@@ -79,6 +80,8 @@ class PVCoverage:
     true_sigma2: float
     settings: dict = field(default_factory=dict)
     estimates: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    lower: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    upper: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def __str__(self) -> str:
         s = self.settings
@@ -399,4 +402,6 @@ def simulate_pv_coverage(
             "seed": seed,
         },
         estimates=pd.DataFrame({name: fits[name][0] for name in ANALYSES}),
+        lower=pd.DataFrame({name: fits[name][0] - half_widths[name] for name in ANALYSES}),
+        upper=pd.DataFrame({name: fits[name][0] + half_widths[name] for name in ANALYSES}),
     )

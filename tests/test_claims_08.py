@@ -54,9 +54,14 @@ def pooled_ols(timss: pd.DataFrame):
 
 
 @pytest.fixture(scope="module")
-def coverage() -> dict[float, pd.DataFrame]:
+def coverage_runs() -> dict:
     """The notebook's two simulation runs (same calls, same seeds)."""
-    return {r: simulate_pv_coverage(reliability=r).table for r in (0.9, 0.6)}
+    return {r: simulate_pv_coverage(reliability=r) for r in (0.9, 0.6)}
+
+
+@pytest.fixture(scope="module")
+def coverage(coverage_runs) -> dict[float, pd.DataFrame]:
+    return {r: run.table for r, run in coverage_runs.items()}
 
 
 def _within_school(frame: pd.DataFrame, school: np.ndarray) -> np.ndarray:
@@ -381,3 +386,17 @@ def test_picture_pooled_intervals_are_wider(pooled_rc) -> None:
             first_half = stats.t.ppf(0.975, one["df"]) * one["se"]
             pooled_half = stats.t.ppf(0.975, both["df"]) * both["se"]
             assert pooled_half > first_half
+
+
+def test_coverage_picture(coverage_runs) -> None:
+    says(
+        NB,
+        "the 95% intervals of the first 60 simulated samples of the short test",
+        "Intervals drawn in orange miss it.",
+    )
+    short = coverage_runs[0.6]
+    misses = {}
+    for analysis in (FIRST, POOLED):
+        low, high = short.lower[analysis].iloc[:60], short.upper[analysis].iloc[:60]
+        misses[analysis] = int(((low > 0.15) | (high < 0.15)).sum())
+    assert misses[FIRST] > 2 * misses[POOLED]

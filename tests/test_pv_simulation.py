@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
@@ -120,3 +121,12 @@ def test_seeded_and_deterministic() -> None:
 def test_bad_input(kwargs, message) -> None:
     with pytest.raises(ModelInputError, match=message):
         simulate_pv_coverage(**kwargs)
+
+
+def test_intervals_give_the_coverage(short_test) -> None:
+    truth = short_test.true_effect
+    covered = (short_test.lower <= truth) & (truth <= short_test.upper)
+    pd.testing.assert_series_equal(covered.mean(), short_test.table["coverage"], check_names=False)
+    assert (
+        (short_test.lower < short_test.estimates) & (short_test.estimates < short_test.upper)
+    ).all(axis=None)
