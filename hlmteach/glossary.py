@@ -187,6 +187,33 @@ _ENTRIES: tuple[_Entry, ...] = (
     ),
     _Entry(
         "",
+        "synthetic data",
+        "the course's simulated TIMSS students, generated so that the source analysis's models "
+        "reproduce its published results; use them to learn methods, never for claims about "
+        "real schools",
+        "not applicable",
+        "not applicable",
+        "not applicable",
+        "not applicable",
+        "hlm.load_timss() (frame.attrs['label']); hlm.make_synthetic_timss",
+        "00, 02, 08",
+        "the model",
+    ),
+    _Entry(
+        "",
+        "reference group (dummy coding)",
+        "the category a 0/1 predictor compares against: college = 0 (no parent finished "
+        "college), boy = 0 (girls); the intercept is the expected outcome of that group",
+        "CLASS x / REF= (or a 0/1 variable)",
+        "0/1 variables in the MDM file",
+        "relevel(factor(x), ref = ...)",
+        "C(x, Treatment(reference=...))",
+        "0/1 columns of hlm.load_timss(); C(x) in the formula",
+        "02",
+        "the model",
+    ),
+    _Entry(
+        "",
         "cluster-robust standard error of OLS",
         "OLS standard errors that allow any correlation among the students of a school: the "
         "quick fix for nested data when only the fixed effects matter",
@@ -370,7 +397,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "design effect (Kish)",
         "deff = 1 + (m − 1) ρ, with m students per school (m̄ the average): how many times "
         "larger the variance of a mean is under cluster sampling than under simple random "
-        "sampling",
+        "sampling (the variance inflation; √deff is the standard-error inflation)",
         "not printed (PROC SURVEYMEANS prints DEFF for a survey design)",
         "not printed",
         "not provided: 1 + (m - 1) * icc",
@@ -594,7 +621,8 @@ _ENTRIES: tuple[_Entry, ...] = (
     _Entry(
         "α",
         "significance level",
-        "the false-positive rate a test allows, here 0.05",
+        "the false-positive (type I error) rate a test allows, here 0.05; OLS on nested data "
+        "has a real false-positive rate far above it for school-level predictors (notebook 01)",
         "ALPHA= option",
         "not set: p-values are printed",
         "the threshold you compare p-values with",
@@ -1017,6 +1045,20 @@ _ENTRIES: tuple[_Entry, ...] = (
     ),
     _Entry(
         "",
+        "informative weights; non-response adjustment",
+        "weights are informative when the selection probabilities are related to the outcome "
+        "given the model, so weighted and unweighted estimates differ; a non-response "
+        "adjustment raises the weights of those who took part to stand in for those who did not",
+        "WEIGHT in PROC SURVEY procedures",
+        "weighting variables",
+        "WeMix::mix weights; survey::svydesign",
+        _NOT,
+        "the weight columns of hlm.load_timss() and hlm.load_pisa()",
+        "12",
+        "survey weights",
+    ),
+    _Entry(
+        "",
         "jackknife zones and replicates",
         "pairs of schools (JKZONE) and the school of each pair that is dropped or doubled "
         "(JKINDIC/JKREP) to estimate sampling variances of survey statistics",
@@ -1029,6 +1071,19 @@ _ENTRIES: tuple[_Entry, ...] = (
         "survey weights",
     ),
     # -- model checking ----------------------------------------------------------------------
+    _Entry(
+        "",
+        "simulation envelope",
+        "the band of Q–Q curves of data simulated from the fitted model: a bent Q–Q plot of "
+        "EBLUPs inside it is what shrinkage does to a correct model",
+        "not provided",
+        "not provided",
+        "simulate(fit) and refits",
+        _NOT,
+        "hlmteach.diagnostics.simulated_eblups",
+        "13",
+        "model checking",
+    ),
     _Entry(
         "",
         "conditional and marginal residuals; fitted values",
@@ -1256,7 +1311,8 @@ _ENTRIES: tuple[_Entry, ...] = (
         "",
         "power",
         "the probability that a test rejects H_0 when a given effect is real (written in words: "
-        "β is R&B's school coefficient)",
+        "β is R&B's school coefficient). In a cluster-randomised trial more students per "
+        "school cannot push it past a ceiling set by J and ρ; more schools can",
         "PROC POWER (single-level); simulation for two-level designs",
         "not provided (Optimal Design, a companion program, does it)",
         "simr::powerSim; PowerUpR",
@@ -1303,6 +1359,18 @@ _ENTRIES: tuple[_Entry, ...] = (
         "lmer(y ~ treat + (1 | school))",
         "smf.mixedlm('y ~ treat', ...)",
         "hlm.fit_hlm(data, 'y ~ treat', group='school')",
+        "17",
+        "design and power",
+    ),
+    _Entry(
+        "",
+        "number of schools needed",
+        "the smallest (even) J that reaches the stated power for a given δ, n and ρ",
+        "PROC POWER (single-level) or a simulation",
+        "not provided (Optimal Design)",
+        "PowerUpR::mrss.cra2()",
+        _NOT,
+        "hlmteach.power.schools_needed",
         "17",
         "design and power",
     ),

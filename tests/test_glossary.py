@@ -288,15 +288,76 @@ _CLASHES = [
     (r"1\s*[−-]\s*(β|\\beta)\b", "1 − β as power", "write power in words"),
     (r"\$B\$ times|\(B\s*=\s*\d", "B as the number of bootstrap replicates", "count in words"),
     (r"I\^\{-1\}\\?,?\s*J\\?,?\s*I\^\{-1\}", "J as the sandwich's meat", "J is the schools"),
+    (r"\\theta_j", "θ_j as the quasi-demeaning share", "θ is proficiency; a new letter"),
+    (r"\\hat\\beta_\{?\\text", "β̂ for a within/between/RE estimator", "b_W, b_B, b_RE"),
+    (r"\(W \+ B\)", "B as a between-school information matrix", "B is Rubin's"),
+    (r"T \\sim t", "T as the t statistic", "T is Rubin's total variance"),
+    (r"\\text\{tr\}\(T", "plain T as the τ matrix", "bold 𝐓 or τ"),
+    (
+        r"\\rho\(1 - R\^2_2\)|variance \(\$R\^2_2",
+        "R²₂ as a covariate's share",
+        "R²₂ is Snijders–Bosker's",
+    ),
+    (r"\$H\s*=\s*\\sum", "H as R&B's homogeneity statistic", "H is Hausman's; H_σ"),
+    (r"\|\s*\$m\$\s*\|", "m as the random-intercept variance part", "m is students per school"),
 ]
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+#: Clashes reported to the notebooks' authors (helper_briefs/terms_h5.md) and not fixed yet:
+#: strict expected failures. A fix makes the test pass (XPASS, an error): delete the entry.
+KNOWN_CLASHES: dict[str, set[str]] = {
+    "12_real_timss_files.ipynb": {"J as the sandwich's meat"},
+    "13_model_checking.ipynb": {"H as R&B's homogeneity statistic"},
+    "14_variance_explained.ipynb": {
+        "plain T as the τ matrix",
+        "m as the random-intercept variance part",
+    },
+    "15_fixed_or_random.ipynb": {
+        "θ_j as the quasi-demeaning share",
+        "β̂ for a within/between/RE estimator",
+        "B as a between-school information matrix",
+    },
+    "17_how_many_schools.ipynb": {
+        "λ as a noncentrality",
+        "T as the t statistic",
+        "R²₂ as a covariate's share",
+    },
+}
+
+
+class KnownClashError(AssertionError):
+    """Only the clashes listed in KNOWN_CLASHES (any other clash fails the test outright)."""
+
+
+def _clash_params():
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        known = KNOWN_CLASHES.get(path.name)
+        marks = (
+            [
+                pytest.mark.xfail(
+                    raises=KnownClashError, strict=True, reason="; ".join(sorted(known))
+                )
+            ]
+            if known
+            else []
+        )
+        yield pytest.param(path, marks=marks, id=path.stem)
+
+
+@pytest.mark.parametrize("path", list(_clash_params()))
 def test_no_symbol_has_a_second_meaning(path: Path):
     prose = _prose(path)
-    found = [
-        f"{clash} (use {instead})"
-        for pattern, clash, instead in _CLASHES
-        if re.search(pattern, prose)
-    ]
-    assert not found, f"{path.name}: {found}"
+    found = {clash for pattern, clash, _ in _CLASHES if re.search(pattern, prose)}
+    known = KNOWN_CLASHES.get(path.name, set())
+    new = found - known
+    advice = {clash: instead for _, clash, instead in _CLASHES}
+    assert not new, f"{path.name}: " + "; ".join(f"{c} (use {advice[c]})" for c in sorted(new))
+    if found:
+        raise KnownClashError(f"{path.name} still has {sorted(found)}")
+
+
+def test_known_clashes_are_real_notebooks_and_patterns():
+    clashes = {clash for _, clash, _ in _CLASHES}
+    for name, listed in KNOWN_CLASHES.items():
+        assert (NOTEBOOKS / name).exists(), name
+        assert listed <= clashes, listed - clashes
