@@ -285,3 +285,17 @@ def test_05_every_school_lies_between_no_and_total_shrinkage(timss, anova) -> No
     lam = fit.school_reliability["Intercept"]
     assert round(lam[means["size"] == 5].mean(), 2) == 0.25
     assert round(lam[means["size"] == 45].mean(), 2) == 0.75
+
+
+def test_05_check_yourself_eblup_sd(rc) -> None:
+    says(
+        NB,
+        "The US college EBLUPs have an SD of 0.065.",
+        "2. 0.14, the model's $\\sqrt{\\tau_{11}}$.",
+        "so their SD understates the spread of the true school gaps (here by more than half)",
+    )
+    usa = rc["USA"]
+    sd = usa.random_effects["estimate"].xs("college", level="term").std()
+    root = np.sqrt(usa.tau.loc["college", "college"])
+    assert (round(sd, 3), round(root, 2)) == (0.065, 0.14)
+    assert sd < root / 2
