@@ -88,6 +88,13 @@ def _share(value: object, argument: str) -> float:
     return share
 
 
+def _covariates(n_covariates: object, r2_between: object) -> int:
+    """The school-level covariates: as given, or by default 1 if r2_between > 0, else 0."""
+    if n_covariates is None:
+        return int(_share(r2_between, "r2_between") > 0)
+    return require_integer(n_covariates, "n_covariates", 0)
+
+
 def _design(
     n_schools: object,
     school_size: object,
@@ -97,6 +104,7 @@ def _design(
     n_covariates: object = 0,
     alpha: object = 0.05,
 ) -> _Design:
+    """Check a design's arguments; ``n_covariates=None`` means 1 if r2_between > 0, else 0."""
     n_schools = require_integer(n_schools, "n_schools", 4)
     if n_schools % 2:
         raise ModelInputError(
@@ -106,7 +114,7 @@ def _design(
     school_size = require_integer(school_size, "school_size", 1)
     icc = _share(icc, "icc")
     alpha = require_probability(alpha, "alpha")
-    n_covariates = require_integer(n_covariates, "n_covariates", 0)
+    n_covariates = _covariates(n_covariates, r2_between)
     design = _Design(
         n_schools,
         school_size,
@@ -206,8 +214,6 @@ def cluster_trial_power(
     hlmteach.validation.ModelInputError: The argument n_schools must be even (a balanced trial
     puts half the schools in each arm), not 41; use 42 or 40.
     """
-    if n_covariates is None:
-        n_covariates = int(_share(r2_between, "r2_between") > 0)
     design = _design(n_schools, school_size, icc, r2_between, r2_within, n_covariates, alpha)
     return _power(design, _effect(effect_size))
 
@@ -248,8 +254,6 @@ def minimum_detectable_effect(
     >>> round(minimum_detectable_effect(40, 20, 0.1, method="multiplier"), 4)
     0.3463
     """
-    if n_covariates is None:
-        n_covariates = int(_share(r2_between, "r2_between") > 0)
     design = _design(n_schools, school_size, icc, r2_between, r2_within, n_covariates, alpha)
     power = require_probability(power, "power")
     if not design.alpha < power < 1:
@@ -291,11 +295,9 @@ def schools_needed(
         raise ModelInputError("An effect_size of 0 is never detected with more than alpha power.")
     power = require_probability(power, "power")
     max_schools = require_integer(max_schools, "max_schools", 4)
-    if n_covariates is None:
-        n_covariates = int(_share(r2_between, "r2_between") > 0)
-    n_covariates = require_integer(n_covariates, "n_covariates", 0)
-    smallest = max(4, 3 + n_covariates + (3 + n_covariates) % 2)  # even, with df >= 1
-    first = _design(smallest, school_size, icc, r2_between, r2_within, n_covariates, alpha)
+    covariates = _covariates(n_covariates, r2_between)
+    smallest = max(4, 3 + covariates + (3 + covariates) % 2)  # even, with df >= 1
+    first = _design(smallest, school_size, icc, r2_between, r2_within, covariates, alpha)
     if max_schools >= smallest:
         grid = np.arange(smallest, max_schools + 1, 2)
         reached = _power_over_schools(first, effect, grid) >= power

@@ -254,14 +254,18 @@ def _variation(panel: _Panel) -> tuple[np.ndarray, np.ndarray]:
     return within, between
 
 
-def _require_within_variation(panel: _Panel, estimator: str) -> None:
+def _lacking(panel: _Panel, part: str) -> list[str]:
+    """The predictors with no within-school (``part="within"``) or between-school variation."""
     within, between = _variation(panel)
-    total = within + between
-    none = [
-        t
-        for t, w, s in zip(panel.predictors, within, total, strict=True)
-        if w <= _NO_VARIATION * max(s, np.finfo(float).tiny)
+    amount = within if part == "within" else between
+    total = np.maximum(within + between, np.finfo(float).tiny)
+    return [
+        t for t, a, s in zip(panel.predictors, amount, total, strict=True) if a <= _NO_VARIATION * s
     ]
+
+
+def _require_within_variation(panel: _Panel, estimator: str) -> None:
+    none = _lacking(panel, "within")
     if none:
         raise ModelInputError(
             f"The {estimator} estimator cannot estimate {none}: they do not vary within any "
@@ -329,8 +333,8 @@ def within_estimator(
 
 def _within(panel: _Panel) -> PanelEstimate:
     """The within regression on the predictors that vary within schools (plm drops the rest)."""
-    within, between = _variation(panel)
-    varies = within > _NO_VARIATION * np.maximum(within + between, np.finfo(float).tiny)
+    constant = _lacking(panel, "within")
+    varies = np.array([t not in constant for t in panel.predictors])
     y = panel.y - panel.means(panel.y)[panel.codes]
     X = (panel.X - panel.means(panel.X)[panel.codes])[:, varies]
     df = panel.n_obs - panel.n_groups - X.shape[1]
@@ -358,13 +362,7 @@ def _require_between_variation(panel: _Panel) -> None:
             f"cannot estimate an intercept and {k} slope(s) with any residual degrees of "
             f"freedom: it needs at least {k + 2} schools."
         )
-    within, between = _variation(panel)
-    total = within + between
-    none = [
-        t
-        for t, b, s in zip(panel.predictors, between, total, strict=True)
-        if b <= _NO_VARIATION * max(s, np.finfo(float).tiny)
-    ]
+    none = _lacking(panel, "between")
     if none:
         raise ModelInputError(
             f"The school means of {none} are the same in every school, so the between estimator "
