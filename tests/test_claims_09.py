@@ -398,3 +398,15 @@ def test_pooled_contextual_model_agrees_with_lme4_and_mice(pooled_share) -> None
             assert ours.loc[term, "se"] == pytest.approx(row["se"], rel=1e-4)
             assert ours.loc[term, "df"] == pytest.approx(row["df"], rel=1e-3)
             assert ours.loc[term, "fmi"] == pytest.approx(row["fmi"], abs=1e-3)
+
+
+def test_notebook_15_takes_up_fixed_effects() -> None:
+    says(NB, "Notebook 15 (*Fixed or random school effects?*) takes this up.")
+    fifteen = json.loads(
+        (Path(__file__).parents[1] / "notebooks" / "15_fixed_or_random.ipynb").read_text(
+            encoding="utf-8"
+        )
+    )
+    text = " ".join("".join(cell["source"]) for cell in fifteen["cells"])
+    assert "Fixed or random school effects?" in text
+    assert "Mundlak" in text and "Hausman" in text
