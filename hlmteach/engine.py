@@ -438,7 +438,7 @@ def _stack_vector(A: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _over_schools(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Sum over schools of A_j' B_j: (q, a, J) and (q, b, J) -> (a, b)."""
-    return np.tensordot(A, B, axes=([0, 2], [0, 2]))
+    return np.einsum("qaj,qbj->ab", A, B)
 
 
 @dataclass
@@ -474,7 +474,7 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     if inverse_and_log_det is None:
         return None
     M_inv, log_det = inverse_and_log_det
-    C = _stack_product(M_inv, np.broadcast_to(T[:, :, None], (q, q, 1)))
+    C = _stack_product(M_inv, T[:, :, None])
     C = 0.5 * (C + C.transpose(1, 0, 2))
     CZX = blocks.weighted(_stack_product(C, blocks.ZtX))
     CZy = blocks.weighted(_stack_vector(C, blocks.Zty))
@@ -489,7 +489,7 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     r2 = c - float(b @ beta)
     if not r2 > 0:
         return None
-    z = blocks.Zty - np.tensordot(beta, blocks.ZtX, axes=([0], [1]))
+    z = blocks.Zty - np.einsum("a,qaj->qj", beta, blocks.ZtX)
     return _Solution(C, float(blocks.weighted(log_det).sum()), A, A_chol, beta, r2, z)
 
 
@@ -520,9 +520,13 @@ def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    from scipy.linalg import cho_solve
+    """Solve ``(L L') x = rhs`` for the lower Cholesky factor ``L`` (LAPACK's potrs)."""
+    from scipy.linalg.lapack import dpotrs
 
-    return cho_solve((chol, True), rhs)
+    solution, info = dpotrs(chol, rhs, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"potrs failed (info {info})")
+    return solution
 
 
 def _residual_df(cp: CrossProducts, reml: bool) -> float:
@@ -561,7 +565,7 @@ def _gradient_g_sigma2(
         Wx = blocks.ZtX - _stack_product(S, CZX)  # Z'(sigma2 V^-1) X
         A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
         WxA = np.einsum("qaj,ab->qbj", Wx, A_inv)
-        D -= np.tensordot(blocks.weighted(WxA), Wx, axes=([1, 2], [1, 2]))
+        D -= np.einsum("qbj,rbj->qr", blocks.weighted(WxA), Wx)
     if not with_sigma2:
         return D / sigma2, float("nan")
     beta = sol.beta
