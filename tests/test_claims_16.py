@@ -259,3 +259,11 @@ def test_one_student_hardly_moves_the_icc():
     all_rows = hlm.fit_hlm(usa, "math ~ 1", group="school").icc
     complete = hlm.fit_hlm(usa.dropna(subset=["college", "boy"]), "math ~ 1", group="school").icc
     assert abs(all_rows - complete) < 0.001
+
+
+def test_the_write_up_names_the_software_and_its_version():
+    import importlib.metadata
+
+    text = executed_write_up()[1]
+    version = importlib.metadata.version("hlmteach")
+    assert f"with the Python package hlmteach {version} (fit_hlm)" in text
