@@ -492,7 +492,11 @@ def contextual_effect(
     covariates : sequence of str
         Further fixed-effect terms (patsy), e.g. ``["boy"]``.
     random_slope : bool
-        Let the within-school slope vary across schools.
+        Let the within-school slope vary across schools: a random slope on the
+        group-mean centred predictor. With a random slope this is no longer the
+        same model as the uncentred predictor plus its school mean (Kreft, de
+        Leeuw & Aiken 1995); the centred one is the model whose within effect
+        and slope variance are purely within-school (Enders & Tofighi 2007).
     mean_column : str, optional
         Use this existing column as the school mean (e.g. HSB's ``meanses``,
         from the school file) instead of the mean of the students in the data.
