@@ -1119,7 +1119,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "fewer than the schools used",
         "REPEATED / GROUP= school for separate variances",
         "test of homogeneity of level-1 variance (Other settings)",
-        "nlme::lme(..., weights = varIdent(form = ~ 1 | school))",
+        "nlme::lme(..., weights = nlme::varIdent(form = ~ 1 | school))",
         _NOT,
         "hlmteach.diagnostics.school_residual_variances(fit); "
         "hlmteach.diagnostics.homogeneity_test(fit)",

@@ -361,3 +361,36 @@ def test_known_clashes_are_real_notebooks_and_patterns():
     for name, listed in KNOWN_CLASHES.items():
         assert (NOTEBOOKS / name).exists(), name
         assert listed <= clashes, listed - clashes
+
+
+# -- the R names exist (checked in R: tests/reference/glossary_r_names.R) ------------------------
+R_NAMES = Path(__file__).parent / "fixtures" / "glossary_r_names.json"
+
+
+def _r_names() -> list[str]:
+    """pkg::fun and bare function calls named in the lme4 (R) column."""
+    names: set[str] = set()
+    for entry in glossary()["lme4 (R)"]:
+        names.update(
+            "::".join(m) for m in re.findall(r"\b([A-Za-z][\w.]*)::([A-Za-z][\w.]*)", entry)
+        )
+        names.update(re.findall(r"(?<![\w.:$])([A-Za-z][\w.]*)\(", entry))
+    return sorted(names - {"c"})
+
+
+def write_r_names() -> None:
+    """Write the names for the R script to check (a development step, not a test)."""
+    R_NAMES.write_text(json.dumps({"names": _r_names()}, indent=1) + "\n")
+
+
+def test_every_r_name_was_checked_in_r_and_exists_where_installed():
+    reference = json.loads(R_NAMES.read_text())
+    assert reference["names"] == _r_names(), "rerun tests/reference/glossary_r_names.R"
+    missing = [
+        name
+        for name, result in reference["results"].items()
+        if result["installed"] and not result["exists"]
+    ]
+    assert not missing, f"not found in R: {missing}"
+    installed = sum(result["installed"] for result in reference["results"].values())
+    assert installed >= 40
