@@ -400,3 +400,19 @@ def test_coverage_picture(coverage_runs) -> None:
         low, high = short.lower[analysis].iloc[:60], short.upper[analysis].iloc[:60]
         misses[analysis] = int(((low > 0.15) | (high < 0.15)).sum())
     assert misses[FIRST] > 2 * misses[POOLED]
+
+
+def test_lr_tests_are_not_pooled(timss: pd.DataFrame) -> None:
+    says(NB, "`hlm.lr_test` accepts single fits only, not pooled ones")
+    usa = timss[timss["country"] == "USA"]
+    small = hlm.fit_plausible_values(usa, "{pv} ~ college + boy", outcomes=PVS, group="school")
+    large = hlm.fit_plausible_values(
+        usa,
+        "{pv} ~ college + boy",
+        outcomes=PVS,
+        group="school",
+        random=["college"],
+        covariance="vc",
+    )
+    with pytest.raises(hlm.ModelInputError, match="one fitted model"):
+        hlm.lr_test(small, large)
