@@ -217,6 +217,16 @@ def test_hausman():
     )
 
 
+def test_predict_the_mundlak_slope():
+    says(
+        NB,
+        "Will the Mundlak model's college slope equal the dummy model's within slope (0.148 in "
+        "the USA), the random-effects slope (0.168), or lie between them?",
+    )
+    assert f"{within('USA').slopes['college']:.3f}" == "0.148"
+    assert f"{random('USA').slopes['college']:.3f}" == "0.168"
+
+
 def test_mundlak_effects():
     says(NB, "the Mundlak model's college and boy slopes are the dummy model's, to six decimals")
     for country in COUNTRIES:
