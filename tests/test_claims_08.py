@@ -69,6 +69,21 @@ def _within_school(frame: pd.DataFrame, school: np.ndarray) -> np.ndarray:
     return (frame - frame.groupby(school).transform("mean")).to_numpy()
 
 
+def agrees_with_lme4(ours: pd.DataFrame, country: str, model: str) -> None:
+    """Pooled fixed effects against tests/fixtures/pv_pool_lme4.json (tolerances: see
+    test_pooled_fit_agrees_with_lme4_and_mice)."""
+    fixture = json.loads(
+        (Path(__file__).parent / "fixtures" / "pv_pool_lme4.json").read_text(encoding="utf-8")
+    )
+    for row in fixture["countries"][country][model]:
+        term = "Intercept" if row["term"] == "(Intercept)" else row["term"]
+        assert ours.loc[term, "df_complete"] == row["df_complete"]
+        assert ours.loc[term, "estimate"] == pytest.approx(row["estimate"], abs=1e-5)
+        assert ours.loc[term, "se"] == pytest.approx(row["se"], rel=1e-4)
+        assert ours.loc[term, "df"] == pytest.approx(row["df"], rel=1e-3)
+        assert ours.loc[term, "fmi"] == pytest.approx(row["fmi"], abs=1e-3)
+
+
 # -- section 1 --------------------------------------------------------------------------------
 
 
@@ -362,18 +377,8 @@ def test_pooled_fit_agrees_with_lme4_and_mice(pooled_rc) -> None:
         "This gives the Python's estimates, SEs, df and FMI (run for this course on the "
         "shipped data by `tests/reference/pv_pool_lme4.R`).",
     )
-    fixture = json.loads(
-        (Path(__file__).parent / "fixtures" / "pv_pool_lme4.json").read_text(encoding="utf-8")
-    )
-    for country, reference in fixture["countries"].items():
-        ours = pooled_rc[country].fixed
-        for row in reference["rc"]:
-            term = "Intercept" if row["term"] == "(Intercept)" else row["term"]
-            assert ours.loc[term, "df_complete"] == row["df_complete"]
-            assert ours.loc[term, "estimate"] == pytest.approx(row["estimate"], abs=1e-5)
-            assert ours.loc[term, "se"] == pytest.approx(row["se"], rel=1e-4)
-            assert ours.loc[term, "df"] == pytest.approx(row["df"], rel=1e-3)
-            assert ours.loc[term, "fmi"] == pytest.approx(row["fmi"], abs=1e-3)
+    for country, result in pooled_rc.items():
+        agrees_with_lme4(result.fixed, country, "rc")
 
 
 def test_picture_pooled_intervals_are_wider(pooled_rc) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from prose import says
+from test_claims_08 import agrees_with_lme4
 
 import hlmteach as hlm
 
@@ -385,19 +385,8 @@ def test_exercise_3_solution() -> None:
 def test_pooled_contextual_model_agrees_with_lme4_and_mice(pooled_share) -> None:
     """Outside implementation for exercise 1: lme4 + mice::pool.scalar
     (tests/reference/pv_pool_lme4.R); tolerances as in tests/test_claims_08.py."""
-    fixture = json.loads(
-        (Path(__file__).parent / "fixtures" / "pv_pool_lme4.json").read_text(encoding="utf-8")
-    )
-    for country, reference in fixture["countries"].items():
-        ours = pooled_share[country].fixed
-        assert np.isclose(pooled_share[country].n_obs, reference["n_obs"])
-        for row in reference["contextual"]:
-            term = "Intercept" if row["term"] == "(Intercept)" else row["term"]
-            assert ours.loc[term, "df_complete"] == row["df_complete"]
-            assert ours.loc[term, "estimate"] == pytest.approx(row["estimate"], abs=1e-5)
-            assert ours.loc[term, "se"] == pytest.approx(row["se"], rel=1e-4)
-            assert ours.loc[term, "df"] == pytest.approx(row["df"], rel=1e-3)
-            assert ours.loc[term, "fmi"] == pytest.approx(row["fmi"], abs=1e-3)
+    for country, pooled in pooled_share.items():
+        agrees_with_lme4(pooled.fixed, country, "contextual")
 
 
 def test_notebook_15_takes_up_fixed_effects() -> None:
