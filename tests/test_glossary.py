@@ -394,3 +394,44 @@ def test_every_r_name_was_checked_in_r_and_exists_where_installed():
     assert not missing, f"not found in R: {missing}"
     installed = sum(result["installed"] for result in reference["results"].values())
     assert installed >= 40
+
+
+#: Latin symbols of the course as the notebooks typeset them, and their glossary symbol.
+_LATIN = {
+    r"\\bar\s*Q": "Q̄",
+    r"\\bar\s*U": "Ū",
+    r"u_\{[01]j\}": "u_0j",
+    r"r_\{ij\}": "r_ij",
+    r"\bn_j\b": "n_j",
+    r"w_\{i\s*(\\mid|\|)\s*j\}": "w_i|j",
+    r"\bw_j\b": "w_j",
+    r"\bw_\{ij\}": "w_ij",
+    r"\bD_j\b": "D_j",
+    r"\bd_j\b": "d_j",
+    r"\bs_j\^2": "s_j²",
+    r"\bf_j\b": "f_j",
+    r"b_\{\\text\{OLS": "b_OLS",
+    r"\\nu_\{\\text\{com": "ν_com",
+    r"\\text\{FMI": "FMI",
+    r"\\text\{deff": "deff",
+    r"\\text\{PRV": "PRV",
+    r"\\text\{ICC": "ICC",
+    r"\\text\{PEV": "PEV",
+    r"\bR\^2_1\b": "R²₁",
+    r"\bR\^2_2\b": "R²₂",
+}
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_latin_symbols_of_the_notebook_are_in_the_glossary(path: Path):
+    symbols = {t for s in glossary()["symbol"] for t in _tokens(s)}
+    prose = _prose(path)
+    used = {symbol for pattern, symbol in _LATIN.items() if re.search(pattern, prose)}
+    assert used <= symbols, f"{path.name} uses {sorted(used - symbols)}"
+
+
+def test_the_latin_symbol_table_finds_what_the_course_uses():
+    used = set()
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        used |= {symbol for pattern, symbol in _LATIN.items() if re.search(pattern, _prose(path))}
+    assert {"Q̄", "Ū", "u_0j", "r_ij", "n_j", "w_j", "FMI", "ICC"} <= used
