@@ -421,3 +421,9 @@ def test_lr_tests_are_not_pooled(timss: pd.DataFrame) -> None:
     )
     with pytest.raises(hlm.ModelInputError, match="one fitted model"):
         hlm.lr_test(small, large)
+
+
+def test_ols_complete_data_df_are_the_residual_df(pooled_ols) -> None:
+    says(NB, "the residual df `df.residual(fit)` (students - 3), as the Python does")
+    for result in pooled_ols.values():
+        assert (result.fixed["df_complete"] == result.n_obs - 3).all()
