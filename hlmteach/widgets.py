@@ -652,7 +652,7 @@ class _ExplorerCanvas:
     def _update_lines(self, view: ExplorerView) -> None:
         x0, x1 = self.scale.x
         random = _LINE_X in view.setting.random_slopes
-        shape = "slopes differ: the lines fan out" if random else "one slope: parallel lines"
+        shape = "random slope: lines may fan out" if random else "fixed slope: parallel lines"
         for col, (country, fit) in enumerate(view.fits.items()):
             a, b, a0, b0 = _school_lines(fit)
             low, high = a + b * x0, a + b * x1
