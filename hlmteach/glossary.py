@@ -333,7 +333,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "VC: uncorrelated random effects (τ01 = 0); UN: unstructured, all variances and "
         "covariances free",
         "RANDOM ... / TYPE=VC or TYPE=UN",
-        "UN always (a covariance can be fixed at 0 only by restricting the model)",
+        "UN by default; 'Diagonalize Tau' in the estimation settings gives VC",
         "(1 + x || school) for VC; (1 + x | school) for UN",
         "vc_formula= for VC; re_formula='~x' for UN",
         "fit_hlm(..., covariance='vc') or covariance='un'",
@@ -704,7 +704,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "the values of one parameter at which the deviance, re-minimised over all the others, "
         "rises at most χ²₁(level) (3.84 for 95%) above its minimum; asymmetric, and stops at 0 "
         "for a variance",
-        "PROC GLIMMIX COVTEST / CL; (PROC MIXED CL gives Satterthwaite intervals instead)",
+        "PROC GLIMMIX: COVTEST / CL(TYPE=PLR); PROC MIXED CL gives Satterthwaite intervals",
         "not provided",
         "confint(fit, method = 'profile') (profiles ML; SDs: square them)",
         "res.profile_re(0, 're') gives the profile on a grid; read the interval by hand",
