@@ -188,7 +188,7 @@ def test_performance_drops_the_uncorrelated_slope():
 def test_the_hsb_decomposition():
     says(
         NB,
-        "the fixed effects explain 4.4% (within, $f_1$) plus 12.5% (between, $f_2$) of all the "
+        "the fixed effects explain 4.4% (within, `f1`) plus 12.5% (between, `f2`) of all the "
         "variance of `mathach`; random slopes 0.6%, random intercepts 5.6%, and 76.9% is "
         "residual.",
         "`cses` explains 5.4% of the differences among students of the same school, and the "
@@ -232,11 +232,11 @@ def test_the_links_between_the_measures():
 def test_the_us_model():
     says(
         NB,
-        "The fixed effects explain less than 1% of the variance of `math` ($f$ = 0.0088), far "
+        "The fixed effects explain less than 1% of the variance of `math` (`f` = 0.0088), far "
         "below the OLS R² of 0.039 of notebook 02: the HLM's college coefficient (0.16) is "
         "mostly the within-school effect, while OLS's (0.35) also carries",
-        "the random intercepts take 29.0% of the variance ($m$), the college slopes 0.6% ($v$), "
-        "so the conditional R² ($fvm$) is 0.305",
+        "the random intercepts take 29.0% of the variance (`m`), the college slopes 0.6% (`v`), "
+        "so the conditional R² (`fvm`) is 0.305",
         "0/1 indicators that are not centred within schools",
     )
     parts = rights_sterba(us_model())
@@ -367,8 +367,8 @@ def test_exercise_14_3_solution():
 def test_a_school_level_predictor_moves_f2_and_m_only():
     says(
         NB,
-        "(b). A school-level predictor is constant within each school, so it enters $f_2$ and "
-        "takes its share from $m$",
+        "(b). A school-level predictor is constant within each school, so it enters `f2` and "
+        "takes its share from `m`",
         "(they move only a little, through re-estimation)",
     )
     before = rights_sterba(centred()).components
