@@ -255,6 +255,7 @@ _NOT_COURSE_TERMS = {
 def _glossary_words() -> set[str]:
     table = glossary()
     words = {token for symbol in table["symbol"] for token in _tokens(symbol)}
+    words |= {token.replace("_", "") for token in words}  # D_2 is also written D2
     for text in table["symbol"].tolist() + table["term"].tolist():
         words.update(re.findall(r"[A-Z][A-Z0-9²]+", text))
     return words
@@ -308,10 +309,6 @@ _CLASHES = [
 KNOWN_CLASHES: dict[str, set[str]] = {
     "12_real_timss_files.ipynb": {"J as the sandwich's meat"},
     "13_model_checking.ipynb": {"H as R&B's homogeneity statistic"},
-    "14_variance_explained.ipynb": {
-        "plain T as the τ matrix",
-        "m as the random-intercept variance part",
-    },
     "15_fixed_or_random.ipynb": {
         "θ_j as the quasi-demeaning share",
         "β̂ for a within/between/RE estimator",
