@@ -1198,12 +1198,14 @@ _ENTRIES: tuple[_Entry, ...] = (
         "variance explained",
     ),
     _Entry(
-        "f_1, f_2, v, Φ_w",
-        "Rights–Sterba decomposition",
-        "the outcome variance split into f_1 (fixed effects of the within-school parts of the "
-        "level-1 predictors, γ_w' Φ_w γ_w with Φ_w their covariance matrix), f_2 (fixed "
-        "effects of the school-level parts), v (random slopes), the random intercepts and the "
-        "residual; shares in total, within and between schools",
+        "Φ_w, Φ_b, Σ",
+        "Rights–Sterba decomposition (parts f1, f2, v, m)",
+        "the outcome variance split into f1 (fixed effects of the level-1 predictors centred "
+        "within schools, γ_w' Φ_w γ_w with Φ_w their covariance matrix), f2 (fixed effects of "
+        "the school-level parts, γ_b' Φ_b γ_b), v (random slopes, tr(𝐓 Σ) with Σ the "
+        "covariance matrix of the random-slope predictors; not the summation sign), m (random "
+        "intercepts, τ00) and σ²; shares in total, within (f1 + v + σ²) and between (f2 + m) "
+        "schools",
         "by hand",
         "by hand",
         "r2mlm::r2mlm(fit)",

@@ -161,6 +161,14 @@ _LATEX_GREEK = {
     "kappa": "κ",
     "xi": "ξ",
     "zeta": "ζ",
+    "Delta": "Δ",
+    "Phi": "Φ",
+    "Sigma": "Σ",
+    "Lambda": "Λ",
+    "Omega": "Ω",
+    "Theta": "Θ",
+    "Gamma": "Γ",
+    "Psi": "Ψ",
 }
 
 #: Greek letters used for things that are not course symbols (φ: the normal density).
@@ -262,7 +270,7 @@ def _glossary_words() -> set[str]:
 
 
 def _greek_in(text: str) -> set[str]:
-    letters = set(re.findall(r"[α-ω]", text))
+    letters = set(re.findall(r"[α-ωΓ-Ω]", text))
     letters.update(
         _LATEX_GREEK[m] for m in re.findall(r"\\(" + "|".join(_LATEX_GREEK) + r")(?![a-z])", text)
     )
@@ -272,7 +280,7 @@ def _greek_in(text: str) -> set[str]:
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_every_course_symbol_of_the_notebook_is_in_the_glossary(path: Path):
     symbols = {t for s in glossary()["symbol"] for t in _tokens(s)}
-    glossary_greek = {t[0] for t in symbols if re.match(r"[α-ω]", t)} | {"χ"}
+    glossary_greek = {t[0] for t in symbols if re.match(r"[α-ωΓ-Ω]", t)} | {"χ"}
     prose = _prose(path)
     missing_greek = _greek_in(prose) - glossary_greek - _GREEK_NOT_COURSE_SYMBOLS
     assert not missing_greek, f"{path.name} uses {sorted(missing_greek)}, not in the glossary"
