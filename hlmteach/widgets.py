@@ -254,7 +254,7 @@ class Explorer:
         self.previous: ExplorerSetting | None = None
 
     def fit(self, country: str, random_slopes: tuple[str, ...], method: str) -> HLMResult:
-        """The fit for one country and setting (cached)."""
+        """The fit for one country and setting (all are fitted when the explorer is built)."""
         country = require_choice(country, tuple(self._frames), "explorer fit country")
         key = (country, _check_slopes(random_slopes), _check_method(method))
         if key not in self._fits:
@@ -273,6 +273,17 @@ class Explorer:
 
         The figure of each kind and number of countries is made once and then
         only updated: new lines and bar heights, new texts, the same axes.
+
+        Examples
+        --------
+        >>> import hlmteach as hlm
+        >>> ex = Explorer(hlm.load_timss())
+        >>> view = ex.view(ExplorerSetting("Both", ("college",)), previous=None)
+        >>> png = ex.figure_png(view, "slope distribution")
+        >>> png[:4], ex.figure_png(view, "slope distribution") is png
+        (b'\x89PNG', True)
+        >>> type(ex.figure(view)).__name__
+        'Image'
         """
         _check_view(view)
         key = (view.setting, require_choice(kind, FIGURE_KINDS, "figure kind"))
