@@ -384,13 +384,20 @@ def test_pooled_fit_agrees_with_lme4_and_mice(pooled_rc) -> None:
 def test_picture_pooled_intervals_are_wider(pooled_rc) -> None:
     from scipy import stats
 
-    says(NB, "The pooled interval is wider than the first-PV interval")
+    says(
+        NB,
+        "The diamonds scatter by a visible fraction of the interval",
+        "The pooled interval is wider than the first-PV interval",
+    )
     for result in pooled_rc.values():
         for term in ("college", "boy"):
             one, both = result.first.fixed.loc[term], result.fixed.loc[term]
             first_half = stats.t.ppf(0.975, one["df"]) * one["se"]
             pooled_half = stats.t.ppf(0.975, both["df"]) * both["se"]
             assert pooled_half > first_half
+            # "a visible fraction": the five estimates span a tenth of the interval or more
+            estimates = result.per_pv("estimate").loc[term]
+            assert (estimates.max() - estimates.min()) / (2 * pooled_half) > 0.1
 
 
 def test_coverage_picture(coverage_runs) -> None:
