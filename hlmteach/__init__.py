@@ -6,6 +6,8 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.data`: ``load_timss``, ``load_hsb``, ``load_pisa``, ``codebook``;
 - :mod:`hlmteach.timss_files`: ``read_timss_files`` for your own TIMSS 1995 files;
 - :mod:`hlmteach.models`: ``fit_hlm``, ``fit_ols``;
+- :mod:`hlmteach.results`: what they return, ``HLMResult``, ``OLSResult``, ``ByResults``;
+- :mod:`hlmteach.degrees_of_freedom`, :mod:`hlmteach.fit_statistics`: df and AIC/BIC;
 - :mod:`hlmteach.inference`: ``lr_test``;
 - :mod:`hlmteach.exercises`: ``check``, the self-checks of the exercises;
 - :mod:`hlmteach.engine`: the exact REML/ML estimation core;
@@ -45,9 +47,9 @@ _EXPORTS: dict[str, str] = {
     "make_synthetic_timss": "synthetic",
     "fit_hlm": "models",
     "fit_ols": "models",
-    "HLMResult": "models",
-    "OLSResult": "models",
-    "ByResults": "models",
+    "HLMResult": "results",
+    "OLSResult": "results",
+    "ByResults": "results",
     "lr_test": "inference",
     "ModelInputError": "validation",
     "check": "exercises",

@@ -1,202 +1,26 @@
-"""Inference for fitted models: degrees of freedom, information criteria and likelihood-ratio tests.
+"""Likelihood-ratio tests of nested fitted models.
 
-The definitions follow SAS PROC MIXED, which the course's source analysis uses:
-between-within degrees of freedom (``DDFM=BW``), Satterthwaite degrees of
-freedom (as SAS ``DDFM=SAT`` and R's lmerTest), the fit statistics of the
-"Fit Statistics" table, and the likelihood-ratio test of a variance component
-with the 50:50 chi-square mixture that its boundary calls for
-(Self & Liang 1987; Stram & Lee 1994).
+The test of a variance component uses the chi-square mixture that its boundary
+calls for (Self & Liang 1987; Stram & Lee 1994), as SAS PROC MIXED users are
+taught. The degrees of freedom of the fixed effects are in
+:mod:`hlmteach.degrees_of_freedom`, the fit statistics in
+:mod:`hlmteach.fit_statistics`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
+from .results import HLMResult
 from .validation import ModelInputError, require_result
-
-if TYPE_CHECKING:
-    from .engine import EngineFit
-    from .models import HLMResult
 
 __all__ = [
     "LikelihoodRatioTest",
-    "between_within_df",
-    "fit_statistics",
     "lr_test",
-    "satterthwaite_df",
 ]
-
-
-def between_within_df(X: np.ndarray, group_codes: np.ndarray) -> np.ndarray:
-    """Between-within denominator degrees of freedom, as SAS ``DDFM=BW``.
-
-    The residual degrees of freedom are split into a between-school part,
-    ``J - rank(X_between)``, given to effects that never change within a
-    school (the intercept and school-level predictors), and a within-school
-    part, ``N - rank(X) - (J - rank(X_between))``, given to the others.
-
-    Parameters
-    ----------
-    X : ndarray
-        Fixed-effect design (N, p).
-    group_codes : ndarray
-        School of each row, 0..J-1.
-
-    Returns
-    -------
-    ndarray
-        One df per column of X.
-
-    Examples
-    --------
-    >>> groups = np.repeat(np.arange(4), 3)
-    >>> X = np.c_[np.ones(12), np.arange(12.0)]
-    >>> between_within_df(X, groups).tolist()
-    [3.0, 7.0]
-    """
-    from .design import varies_within_groups
-
-    n, J = X.shape[0], int(group_codes.max()) + 1
-    between = ~varies_within_groups(X, group_codes)
-    rank_between = np.linalg.matrix_rank(X[:, between]) if between.any() else 0
-    df_between = J - rank_between
-    df_within = n - np.linalg.matrix_rank(X) - df_between
-    return np.where(between, float(df_between), float(df_within))
-
-
-def satterthwaite_df(fit: EngineFit) -> np.ndarray:
-    """Satterthwaite degrees of freedom for each fixed effect (SAS ``DDFM=SAT``, lmerTest).
-
-    ``df_k = 2 v_k^2 / (g_k' A g_k)``, where ``v_k`` is the variance of the k-th
-    estimate, ``g_k`` its gradient over the variance parameters and ``A`` their
-    asymptotic covariance, twice the (Moore-Penrose) inverse of the Hessian of
-    -2 log L. As in lmerTest (Kuznetsova et al. 2017), the variance parameters are
-    the relative covariance factor ``theta`` and the residual SD ``sigma``: there a
-    variance on the boundary is an ordinary point (the criterion is smooth and even
-    in ``theta``), so singular fits get the same df as lmerTest's, where a
-    parameterisation in the variances themselves breaks down.
-
-    Parameters
-    ----------
-    fit : EngineFit
-        A converged fit from :func:`hlmteach.engine.fit_mixed_model`.
-
-    Returns
-    -------
-    ndarray
-        One df per fixed effect, between 0 and the number of observations (infinite
-        where the variance parameters carry no information about an estimate's
-        variance, as lmerTest reports).
-
-    Examples
-    --------
-    >>> import hlmteach as hlm
-    >>> m = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ 1", group="school")
-    >>> round(float(satterthwaite_df(m.engine_fit)[0]), 1)
-    156.6
-    """
-    from .engine import _central_differences, _chol_solve, _gradient_g_sigma2, _solve
-
-    unit_free = fit.standardised or fit  # the df do not depend on units; precision does
-    cp, structure, reml = unit_free.cross_products, unit_free.structure, unit_free.reml
-    p = cp.n_fixed
-    point = np.r_[unit_free.theta, np.sqrt(unit_free.sigma2)]
-
-    def factor_and_sigma(varpar: np.ndarray) -> tuple[np.ndarray, float]:
-        return structure.factor(varpar[:-1]), float(varpar[-1])
-
-    def gradient(varpar: np.ndarray) -> np.ndarray:
-        """Exact gradient of -2 log L (beta profiled) in (theta, sigma)."""
-        lam, sigma = factor_and_sigma(varpar)
-        T = lam @ lam.T
-        sol = _solve(cp, T)
-        if sol is None:
-            return np.full(varpar.shape, np.nan)
-        D, d_sigma2 = _gradient_g_sigma2(cp, sol, sigma**2, reml)
-        d_theta = 2.0 * sigma**2 * (D @ lam)[structure.rows, structure.cols]
-        return np.r_[d_theta, 2.0 * sigma * (d_sigma2 + float(np.sum(D * T)))]
-
-    # The fixed effects as reported are F @ beta' (times the outcome's scale, which the
-    # df do not depend on): their variances are the diagonal of F cov(beta') F'.
-    F = unit_free.cross_products.standardisation.fixed_map if fit.standardised else np.eye(p)
-
-    def variances(varpar: np.ndarray) -> np.ndarray:
-        lam, sigma = factor_and_sigma(varpar)
-        sol = _solve(cp, lam @ lam.T)
-        if sol is None:
-            return np.full(p, np.nan)
-        cov = sigma**2 * _chol_solve(sol.A_chol, np.eye(p))
-        return np.einsum("ij,jk,ik->i", F, cov, F)
-
-    every = np.arange(point.size)
-    steps = 1e-4 * np.maximum(np.abs(point), 1e-2)
-    hessian = _central_differences(gradient, point, every, steps)
-    jacobian = _central_differences(variances, point, every, steps)
-    hessian = 0.5 * (hessian + hessian.T)
-    if not np.all(np.isfinite(hessian)):
-        return np.full(p, np.nan)
-    values, vectors = np.linalg.eigh(hessian)
-    positive = values > 1e-8  # lmerTest's tolerance for its generalised inverse
-    acov = 2.0 * (vectors[:, positive] / values[positive]) @ vectors[:, positive].T
-    v = variances(point)
-    denom = np.einsum("kp,kl,lp->p", jacobian, acov, jacobian)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = np.where(denom > 0, 2.0 * v**2 / denom, np.inf)
-    return np.minimum(df, float(cp.n_obs))
-
-
-def fit_statistics(
-    deviance: float,
-    reml: bool,
-    n_covparms: int,
-    n_fixed: int,
-    n_obs: int,
-    n_groups: int,
-) -> pd.Series:
-    """SAS PROC MIXED's "Fit Statistics" table.
-
-    With REML, ``AIC = -2RLL + 2q``, ``AICC = -2RLL + 2q n*/(n* - q - 1)`` with
-    ``n* = N - rank(X)``, and ``BIC = -2RLL + q ln(J)``; ``q`` counts the
-    covariance parameters that are not on the boundary and ``J`` the schools.
-    With ML the fixed effects count too (``d = q + p``) and ``n* = N``.
-
-    Parameters
-    ----------
-    deviance : float
-        -2 (restricted) log-likelihood.
-    reml : bool
-        Which likelihood ``deviance`` is.
-    n_covparms, n_fixed, n_obs, n_groups : int
-        q, rank(X), N and J.
-
-    Returns
-    -------
-    Series
-        Indexed by SAS's row labels.
-
-    Examples
-    --------
-    >>> fit_statistics(8081.8, True, 2, 1, 2901, 150).round(1).to_dict()
-    {'-2 Res Log Likelihood': 8081.8, 'AIC': 8085.8, 'AICC': 8085.8, 'BIC': 8091.8}
-    """
-    d = n_covparms if reml else n_covparms + n_fixed
-    n_star = n_obs - n_fixed if reml else n_obs
-    label = "-2 Res Log Likelihood" if reml else "-2 Log Likelihood"
-    return pd.Series(
-        {
-            label: deviance,
-            "AIC": deviance + 2 * d,
-            # With no more observations than parameters (plus one), AICC is not defined.
-            "AICC": deviance + 2 * d * n_star / (n_star - d - 1) if n_star > d + 1 else np.nan,
-            "BIC": deviance + d * np.log(n_groups),
-        },
-        name="fit statistics",
-    )
 
 
 @dataclass(frozen=True)
@@ -323,8 +147,6 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
 
 def _check_comparable(restricted: HLMResult, full: HLMResult) -> None:
     """Both are single two-level fits, by the same method, of the same outcome, rows and schools."""
-    from .models import HLMResult
-
     require_result(restricted, [HLMResult], "restricted")
     require_result(full, [HLMResult], "full")
     if restricted.weighted or full.weighted:

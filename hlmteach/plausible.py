@@ -25,7 +25,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -306,6 +306,9 @@ class PooledResult:
     >>> bool(pooled.fixed.loc["ses", "se"] > pooled.fits["pv1"].fixed.loc["ses", "se"])
     True
     """
+
+    #: The side-by-side tables a pooled result can appear in (read by hlmteach.tables).
+    table_kinds: ClassVar[tuple[str, ...]] = ("ols", "hlm")
 
     formula: str
     outcomes: list[str]

@@ -18,7 +18,7 @@ import pandas as pd
 from .validation import ModelInputError, require_integer
 
 if TYPE_CHECKING:
-    from .models import HLMResult, OLSResult
+    from .results import HLMResult, OLSResult
 
 __all__ = [
     "anova_table",
@@ -60,12 +60,12 @@ def _variance_block(estimate: float, se: float, p: float, digits: int) -> dict[s
 
 def _checked_fits(fits: Any, kinds: str, digits: object) -> Mapping[str, Any]:
     """The fits of a side-by-side table as a mapping; one result becomes a one-column table."""
-    from .models import HLMResult, OLSResult
-    from .plausible import PooledResult
-
     require_integer(digits, "digits", minimum=0)
-    allowed = {"ols": (OLSResult, PooledResult), "hlm": (HLMResult, PooledResult)}[kinds]
-    if isinstance(fits, allowed):
+
+    def allowed(fit: object) -> bool:
+        return kinds in getattr(type(fit), "table_kinds", ())
+
+    if allowed(fits):
         return {"model": fits}
     if not isinstance(fits, Mapping) or not len(fits):
         raise ModelInputError(
@@ -73,8 +73,8 @@ def _checked_fits(fits: Any, kinds: str, digits: object) -> Mapping[str, Any]:
             f"model, such as the result of by='country'; got {type(fits).__name__}."
         )
     for label, fit in fits.items():
-        if not isinstance(fit, allowed):
-            names = " or ".join(k.__name__ for k in allowed)
+        if not allowed(fit):
+            names = {"ols": "OLSResult or PooledResult", "hlm": "HLMResult or PooledResult"}[kinds]
             raise ModelInputError(
                 f"The argument fits holds {type(fit).__name__} for {label!r}; this table needs "
                 f"{names} results (fit_{'ols' if kinds == 'ols' else 'hlm'})."

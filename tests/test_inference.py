@@ -7,8 +7,10 @@ import pytest
 from scipy import stats
 
 import hlmteach as hlm
+from hlmteach.degrees_of_freedom import between_within_df
 from hlmteach.design import ModelInputError
-from hlmteach.inference import between_within_df, fit_statistics, lr_test
+from hlmteach.fit_statistics import fit_statistics
+from hlmteach.inference import lr_test
 
 # The seed's SAS PROC MIXED "Fit Statistics" (intercept-only model, REML, 2 covariance
 # parameters): shared/seed tutorial, "HLM Anova models" table.
