@@ -6,12 +6,12 @@ correlation ρ and a standardised effect δ (the difference in means divided by 
 outcome's total SD, sqrt(τ00 + σ²)), the treatment effect's t statistic follows a
 noncentral t distribution with J − 2 degrees of freedom and noncentrality
 
-    λ = δ / sqrt(4 (ρ + (1 − ρ)/n) / J)
+    Δ = δ / sqrt(4 (ρ + (1 − ρ)/n) / J)
 
 (Raudenbush 1997, Psychological Methods 2:173–185). A school-level covariate that
-explains a share R²₂ of the between-school variance (and a student-level one that
-explains R²₁ of the within-school variance) replaces ρ by ρ(1 − R²₂) and (1 − ρ) by
-(1 − ρ)(1 − R²₁), at the cost of one degree of freedom per school-level covariate
+explains a share R²_b of the between-school variance (and a student-level one that
+explains R²_w of the within-school variance) replaces ρ by ρ(1 − R²_b) and (1 − ρ) by
+(1 − ρ)(1 − R²_w), at the cost of one degree of freedom per school-level covariate
 (Bloom 2006; the formulas of Optimal Design and PowerUp!).
 
 - :func:`cluster_trial_power`: the closed-form power;
@@ -151,7 +151,7 @@ def cluster_trial_noncentrality(
     r2_between: float = 0.0,
     r2_within: float = 0.0,
 ) -> float:
-    """The noncentrality λ = δ / sqrt(4 (ρ(1 − R²₂) + (1 − ρ)(1 − R²₁)/n) / J).
+    """The noncentrality Δ = δ / sqrt(4 (ρ(1 − R²_b) + (1 − ρ)(1 − R²_w)/n) / J).
 
     Examples
     --------
@@ -200,7 +200,8 @@ def cluster_trial_power(
     Returns
     -------
     float
-        The probability of p < alpha: P(|T| > t_crit) with T noncentral t(J − 2 − covariates, λ).
+        The probability of p < alpha: P(|t| > t_crit), the t statistic following a
+        noncentral t(J − 2 − covariates, Δ).
 
     Examples
     --------
@@ -337,7 +338,7 @@ def power_curve(
     -------
     DataFrame
         Columns ``over`` and ``power``; for ``over="school_size"`` also ``ceiling``, the
-        power that no school size can exceed (n → ∞: λ = δ / sqrt(4ρ/J)).
+        power that no school size can exceed (n → ∞: Δ = δ / sqrt(4ρ/J)).
 
     Examples
     --------

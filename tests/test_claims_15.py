@@ -173,7 +173,7 @@ def test_between_slopes():
 def test_random_effects_weights():
     says(
         NB,
-        "**USA**: the between part gets about 1% of the weight, and $\\theta_j$ is about "
+        "**USA**: the between part gets about 1% of the weight, and $\\kappa_j$ is about "
         "0.7 in a typical school",
     )
     for variances in ("REML", "Swamy-Arora"):
@@ -182,7 +182,7 @@ def test_random_effects_weights():
     says(
         NB,
         "**Korea**: the between part keeps about a fifth of the weight (with REML's "
-        "variances; a little more with Swamy–Arora's), $\\theta_j$ is small, and the "
+        "variances; a little more with Swamy–Arora's), $\\kappa_j$ is small, and the "
         "random-effects slope lies between the within and the between slope, closer to "
         "OLS.",
     )

@@ -143,7 +143,7 @@ def test_mdes_and_schools_needed():
     )
     assert schools_needed(0.25, 20, 0.06) == 56 and schools_needed(0.25, 20, 0.31) == 176
     assert round(176 / 56) == 3
-    says(NB, "with the US ICC, 98 schools instead of 176; with $R^2_2 = 0.8$, 52.")
+    says(NB, "with the US ICC, 98 schools instead of 176; with $R^2_\\text{b} = 0.8$, 52.")
     assert schools_needed(0.25, 20, 0.31, r2_between=0.5) == 98
     assert schools_needed(0.25, 20, 0.31, r2_between=0.8) == 52
 
@@ -270,7 +270,7 @@ def test_exercise_solutions():
     assert round(minimum_detectable_effect(60, 25, 0.15, r2_between=0.6), 2) == 0.23
     says(
         NB,
-        "$\\rho(1 - R^2_2) = 0.06$ instead of 0.15, which matters because that part "
+        "$\\rho(1 - R^2_\\text{b}) = 0.06$ instead of 0.15, which matters because that part "
         "dominates ($(1-\\rho)/n = 0.034$). It costs one degree of freedom (57 instead "
         "of 58)",
     )
