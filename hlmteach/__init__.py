@@ -19,6 +19,15 @@ Import it as ``import hlmteach as hlm``. The public functions load lazily, so
 - :mod:`hlmteach.variance_tests`: boundary and bootstrap LR tests, profile intervals;
 - :mod:`hlmteach.display`: ``show``, result tables as HTML with a stable text view;
 - :mod:`hlmteach.glossary`: the symbols' names in SAS, HLM 8, lme4 and statsmodels;
+- :mod:`hlmteach.published`: the source analysis's published tables, ``compare_published``;
+- :mod:`hlmteach.diagnostics`: residuals, EBLUP Q-Q data, heteroscedasticity, school deletion;
+- :mod:`hlmteach.variance_explained`: R&B's proportional reduction, Snijders-Bosker,
+  Nakagawa and Rights-Sterba R-squared;
+- :mod:`hlmteach.within_between`: school dummies, between and random-effects estimators,
+  the Mundlak model and the Hausman test;
+- :mod:`hlmteach.reporting`: the facts and tables a paper reports;
+- :mod:`hlmteach.power`: power and sample size of two-level designs;
+- :mod:`hlmteach.pv_simulation`: the coverage simulation of plausible values;
 - :mod:`hlmteach.validation`: the input checks every entry point runs first; each
   problem raises ``ModelInputError`` (a ``ValueError``) naming the column or argument.
 
@@ -67,13 +76,41 @@ _EXPORTS: dict[str, str] = {
     "profile_intervals": "variance_tests",
     "glossary": "glossary",
     "show": "display",
+    "Explorer": "widgets",
+    "ExplorerSetting": "widgets",
+    "compare_published": "published",
+    "proportional_reduction": "variance_explained",
+    "snijders_bosker_r2": "variance_explained",
+    "nakagawa_r2": "variance_explained",
+    "rights_sterba": "variance_explained",
+    "fixed_effects_table": "reporting",
+    "variance_components_table": "reporting",
+    "sample_description": "reporting",
+    "methods_facts": "reporting",
+    "simulate_pv_coverage": "pv_simulation",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 #: Modules reachable as attributes (``hlm.plots.caterpillar``), imported on first use.
-_SUBMODULES = ("plots", "simulation", "tables", "widgets", "exercises", "syntax")
+_SUBMODULES = (
+    "plots",
+    "simulation",
+    "tables",
+    "widgets",
+    "exercises",
+    "syntax",
+    "inference",
+    "results",
+    "published",
+    "diagnostics",
+    "variance_explained",
+    "within_between",
+    "reporting",
+    "power",
+    "pv_simulation",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -161,7 +161,7 @@ class HLMResult:
 
     @cached_property
     def fixed(self) -> pd.DataFrame:
-        """Fixed effects with between-within df (SAS ``DDFM=BW``, as the seed analysis)."""
+        """Fixed effects with between-within df (SAS ``DDFM=BW``, as the source analysis)."""
         return self.fixed_effects("bw")
 
     # -- covariance part ---------------------------------------------------------------------
