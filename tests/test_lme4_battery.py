@@ -69,9 +69,13 @@ DF_RTOL = 1e-2
 # Measured against the fixture on the engine of the commit that added this module;
 # keys are (criterion, fit). Regenerate the reasons by running this file's checks.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    # -2LL agrees with lme4's best to 1e-6, but on this singular fit the criterion does not
+    # pin tau[x,z] (3.5e-5) to 1e-5: lme4's own bobyqa, at the best deviance to 1.6e-12,
+    # differs from the reference by 1.4e-4 relative (the fixture's "convergence" record).
     ("estimates", "sim_singular_q3_un_ML"): (
-        "issue 9: estimates off the optimum on a singular (boundary) fit (zero slope variance"
-        " in truth), q = 3; measured: tau[x,z] off by 0.000107 relative"
+        "issue 9: on a singular fit (zero slope variance in truth), q = 3, tau[x,z] is off by"
+        " 0.000107 relative, inside the 1.4e-4 by which lme4's own optimisers differ at the"
+        " same deviance; the 1e-5 criterion cannot be met or refuted here"
     ),
 }
 
