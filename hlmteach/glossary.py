@@ -98,9 +98,10 @@ _ENTRIES: tuple[_Entry, ...] = (
         "the model",
     ),
     _Entry(
-        "n_j, N, J",
+        "n_j, n, N, J",
         "sample sizes",
-        "n_j students in school j; N students in all; J schools (level-2 units)",
+        "n_j students in school j (n: students per school in a balanced design, or the "
+        "representative school size of R²₂); N students in all; J schools (level-2 units)",
         "Dimensions: Subjects (J), Observations Used (N)",
         "number of level-1 and level-2 units in the MDM summary",
         "ngrps(fit) (J); nobs(fit) (N); table(school) (n_j)",
@@ -476,7 +477,9 @@ _ENTRIES: tuple[_Entry, ...] = (
         "prediction error variance of an EBLUP",
         "the squared prediction SE of a school's EBLUP (SAS's StdErr Pred squared); the "
         "standardised EBLUP divides û_j by its own sampling SD, √(τ − PEV_j), and is N(0, 1) "
-        "under the model",
+        "under the model. lme4's condVar gives the conditional SD, which treats γ as known; "
+        "û ± 1.96 √PEV covers the true u_j for about 95% of schools on average (coverage, not "
+        "a test per school)",
         "SolutionR: StdErr Pred (square it)",
         "not printed",
         "attr(ranef(fit, condVar = TRUE)$school, 'postVar')",
@@ -496,6 +499,20 @@ _ENTRIES: tuple[_Entry, ...] = (
         "compare res.random_effects with OLS per school",
         "hlm.plots.shrinkage(fit)",
         "05, 07",
+        "the school level",
+    ),
+    _Entry(
+        "√τ",
+        "model SD of the school slopes or intercepts",
+        "the square root of a variance component: the spread of the true school coefficients "
+        "the model implies; the EBLUPs spread less (shrinkage), as the explorer's slope "
+        "distribution and school lines show",
+        "the square root of a Covariance Parameter Estimate",
+        "Final estimation of variance components: Standard deviation",
+        "VarCorr(fit) (Std.Dev.)",
+        "res.cov_re ** 0.5",
+        "fit.tau ** 0.5; hlmteach.widgets.explorer_figure",
+        "05, 06",
         "the school level",
     ),
     _Entry(
@@ -576,6 +593,19 @@ _ENTRIES: tuple[_Entry, ...] = (
         "ConvergenceWarning: the MLE may be on the boundary of the parameter space",
         "fit.covariance['boundary']; fit.warnings",
         "04, 06, 10",
+        "estimation and fit",
+    ),
+    _Entry(
+        "",
+        "listwise deletion",
+        "students with a missing value in any model variable are left out of the fit; state "
+        "how many in a report",
+        "Number of Observations Not Used",
+        "missing data: delete (when making the MDM)",
+        "na.action = na.omit (the default)",
+        "missing='drop'",
+        "fit.n_dropped; hlmteach.reporting.sample_description(fit)",
+        "03, 16",
         "estimation and fit",
     ),
     _Entry(
@@ -866,6 +896,31 @@ _ENTRIES: tuple[_Entry, ...] = (
         "plausible values",
     ),
     _Entry(
+        "",
+        "relative efficiency",
+        "(1 + FMI/M)^-1: the precision of M plausible values relative to infinitely many",
+        "Variance Information: Relative Efficiency",
+        "not printed",
+        "by hand from mice::pool(fits)$pooled$fmi",
+        _NOT,
+        "by hand: 1 / (1 + pooled.fixed['fmi'] / pooled.m)",
+        "08",
+        "plausible values",
+    ),
+    _Entry(
+        "",
+        "conditioning model",
+        "the background regression behind the PV posteriors; PVs are plausible only for "
+        "analyses congenial with it (a multilevel analysis needs school membership in it)",
+        "not applicable",
+        "not applicable",
+        "not applicable",
+        "not applicable",
+        "hlmteach.pv_simulation.simulate_pv_coverage",
+        "08",
+        "plausible values",
+    ),
+    _Entry(
         "D_2, D_3",
         "pooled likelihood-ratio and Wald tests over PVs",
         "ways to combine test statistics (not estimates) over the M analyses: D_2 from the M χ² "
@@ -934,6 +989,20 @@ _ENTRIES: tuple[_Entry, ...] = (
         "centring and contextual effects",
     ),
     _Entry(
+        "",
+        "manifest and latent covariate",
+        "the observed school mean of a predictor (manifest) against the school's true "
+        "composition (latent); from few students per school the manifest mean biases the "
+        "between and contextual effects, not the within effect (Lüdtke et al. 2008)",
+        "not provided",
+        "not provided",
+        "not provided (Mplus models the latent mean)",
+        _NOT,
+        "hlm.fit_hlm(data, 'x ~ 1', group='school').reliability (the school means' reliability)",
+        "09",
+        "centring and contextual effects",
+    ),
+    _Entry(
         "η²",
         "share of a predictor's variance between schools",
         "the between-school share of a student-level predictor's variance; the OLS slope mixes "
@@ -947,11 +1016,11 @@ _ENTRIES: tuple[_Entry, ...] = (
         "centring and contextual effects",
     ),
     _Entry(
-        "w",
+        "w, Ω",
         "precision weight of the between-school comparison",
         "the share of the information about a slope that comes from the school means in a "
         "random-intercept model: b_HLM ≈ (1 − w) γ10 + w γ01 (a weight of evidence, not a survey "
-        "weight)",
+        "weight); with several predictors the matrix Ω = (I_W + I_B)^-1 I_B",
         "not printed",
         "not printed",
         "not provided",
@@ -1187,8 +1256,9 @@ _ENTRIES: tuple[_Entry, ...] = (
     _Entry(
         "R²_m, R²_c",
         "Nakagawa marginal and conditional R²",
-        "R²_m: the fixed part's share of the total variance (fixed + random + residual); "
-        "R²_c: the fixed and random parts' share together",
+        "R²_m (marginal): the fixed part's share var_f / (var_f + var_r + σ²), with var_f the "
+        "variance of the fixed-part predictions and var_r the random-effect variance (with "
+        "random slopes the mean of z_i' 𝐓 z_i); R²_c (conditional): (var_f + var_r) / total",
         "by hand",
         "by hand",
         "performance::r2_nakagawa(fit)",
@@ -1255,16 +1325,56 @@ _ENTRIES: tuple[_Entry, ...] = (
         "fixed or random school effects",
     ),
     _Entry(
-        "",
-        "quasi-demeaning",
-        "the random-effects estimator as OLS after subtracting from every variable a school-"
-        "specific share of its school mean (1 − √(σ² / (σ² + n_j τ00))): 0 gives OLS, 1 the "
-        "within estimator",
+        "κ_j",
+        "quasi-demeaning share",
+        "the random-effects estimator is OLS after subtracting from every variable the share "
+        "κ_j = 1 − √(σ² / (σ² + n_j τ00)) of its school mean: 0 gives pooled OLS, 1 the within "
+        "estimator (econometrics and plm call it theta; θ is proficiency here)",
         "not printed",
         "not provided",
         "plm::ercomp(...) (theta)",
         _NOT,
+        "hlmteach.within_between.random_effects_estimator (its theta)",
+        "15",
+        "fixed or random school effects",
+    ),
+    _Entry(
+        "I_W, I_B",
+        "within- and between-school information",
+        "the information about a slope from comparisons within schools (cross-products of the "
+        "centred predictors over σ²) and between schools (school means weighted by "
+        "1/(τ00 + σ²/n_j)); b_RE = (I_W + I_B)^-1 (I_W b_W + I_B b_B)",
+        "not printed",
+        "not printed",
+        "not provided",
+        _NOT,
         "hlmteach.within_between.random_effects_weights",
+        "15",
+        "fixed or random school effects",
+    ),
+    _Entry(
+        "a_j, b_0, b_1, b_2",
+        "school-dummy model coefficients",
+        "a_j: school j's own intercept in the school-dummy (fixed-effects) model, one free "
+        "number per school; b_1, b_2: its common slopes (b_0 an overall intercept)",
+        "PROC GLM; CLASS school; MODEL y = school x / SOLUTION",
+        "not provided",
+        "coef(lm(y ~ x + factor(school)))",
+        "smf.ols('y ~ x + C(school)').fit().params",
+        "hlm.fit_ols(data, 'y ~ x + C(school)')",
+        "15",
+        "fixed or random school effects",
+    ),
+    _Entry(
+        "V_W, V_RE",
+        "covariance matrices of the within and random-effects estimates",
+        "the estimated sampling covariance matrices of b_W and b_RE, whose difference the "
+        "Hausman statistic uses",
+        "PROC PANEL (COVB)",
+        "not provided",
+        "vcov(plm::plm(...))",
+        "res.cov_params()",
+        "hlmteach.within_between.hausman_test",
         "15",
         "fixed or random school effects",
     ),
@@ -1282,10 +1392,12 @@ _ENTRIES: tuple[_Entry, ...] = (
         "fixed or random school effects",
     ),
     _Entry(
-        "",
+        "γ_W, γ_C",
         "Mundlak (hybrid) model",
         "the random-intercept model with the school mean of each student predictor added (or "
-        "with CWC predictors and their means): its within slopes equal the school-dummy slopes",
+        "with CWC predictors and their means): its within coefficient γ_W equals the school-"
+        "dummy slope, γ_C is the contextual coefficient; a Wald test that all school-mean "
+        "coefficients are 0 is the regression form of the Hausman test",
         "MODEL y = x xbar",
         "group-centred x plus its mean at level 2",
         "lmer(y ~ x + xbar + (1 | school))",
@@ -1295,7 +1407,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "fixed or random school effects",
     ),
     _Entry(
-        "H",
+        "H, K",
         "Hausman statistic",
         "compares the within (school-dummy) and random-effects estimates: a large H says the "
         "school effects are correlated with the predictors, so the random-intercept slope mixes "
@@ -1304,7 +1416,8 @@ _ENTRIES: tuple[_Entry, ...] = (
         "not provided",
         "plm::phtest(within, random)",
         _NOT,
-        "hlmteach.within_between.hausman_test",
+        "hlmteach.within_between.hausman_test (K: the number of slopes compared, its df); "
+        "hlmteach.within_between.mundlak_model (the Wald form)",
         "15",
         "fixed or random school effects",
     ),
@@ -1326,8 +1439,9 @@ _ENTRIES: tuple[_Entry, ...] = (
     _Entry(
         "δ, MDES",
         "standardised effect size; minimum detectable effect size",
-        "δ: a treatment effect in SDs of the outcome; MDES: the smallest δ a design detects "
-        "with the stated power at level α (Bloom 1995)",
+        "δ: a treatment effect in SDs of the outcome, √(τ00 + σ²); MDES: the smallest δ a "
+        "design detects with the stated power at level α, about 2.8 standard errors of the "
+        "effect for large J (the multiplier, Bloom 1995)",
         "PROC POWER (single-level)",
         "not provided (Optimal Design)",
         "PowerUpR::mdes.cra2()",
@@ -1362,6 +1476,33 @@ _ENTRIES: tuple[_Entry, ...] = (
         "smf.mixedlm('y ~ treat', ...)",
         "hlm.fit_hlm(data, 'y ~ treat', group='school')",
         "17",
+        "design and power",
+    ),
+    _Entry(
+        "R²_b, R²_w, g",
+        "variance explained by covariates in a power analysis",
+        "the shares of the between-school and within-school variance that covariates explain "
+        "(PowerUp!'s R²₂, R²₁; Optimal Design's R²_L2, R²_L1); a school-level covariate "
+        "multiplies ρ by (1 − R²_b) and costs one df each (g of them)",
+        "not provided",
+        "Optimal Design: R²_L2, R²_L1",
+        "PowerUpR::mdes.cra2(r21 =, r22 =)",
+        _NOT,
+        "hlmteach.power.cluster_trial_power(..., r2_between=, r2_within=)",
+        "17",
+        "design and power",
+    ),
+    _Entry(
+        "",
+        "Monte-Carlo standard error",
+        "the simulation error of a share estimated from R replicates, √(p(1 − p)/R): ±3.5 "
+        "points for a share near one half from 200 replicates",
+        "not printed",
+        "not provided",
+        "by hand: sqrt(p * (1 - p) / R)",
+        _NOT,
+        "hlmteach.power.PowerSimulation (monte_carlo_se)",
+        "10, 17",
         "design and power",
     ),
     _Entry(
