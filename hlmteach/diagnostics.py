@@ -451,10 +451,12 @@ def school_residual_variances(fit: HLMResult) -> pd.DataFrame:
 class HomogeneityTest:
     """Raudenbush & Bryk's H test of a level-1 variance common to all schools.
 
+    The course writes the statistic ``H_sigma`` (``H`` is Hausman's in notebook 15).
+
     Attributes
     ----------
     statistic : float
-        H, the sum of the schools' squared ``d_j``.
+        H_sigma, the sum of the schools' squared ``d_j``.
     df : int
         Schools used minus 1: the chi-squared reference distribution's df.
     p_value : float
@@ -477,7 +479,8 @@ class HomogeneityTest:
 
     def __str__(self) -> str:
         return (
-            f"H = {self.statistic:.1f} on {self.df} df (chi-squared), p = {self.p_value:.3g}; "
+            f"H_sigma = {self.statistic:.1f} on {self.df} df (chi-squared), "
+            f"p = {self.p_value:.3g}; "
             f"{self.n_used} of {self.n_schools} schools with at least {self.min_df} residual df."
         )
 
@@ -492,7 +495,7 @@ def homogeneity_test(fit: HLMResult, min_df: int = 10) -> HomogeneityTest:
 
     ``d_j = (ln s_j^2 - sum_j f_j ln s_j^2 / sum_j f_j) / sqrt(2 / f_j)``
 
-    and ``H = sum_j d_j^2``, which under homogeneity (and normal residuals) is
+    and ``H_sigma = sum_j d_j^2``, which under homogeneity (and normal residuals) is
     approximately chi-squared with (schools used - 1) df: ``ln s_j^2`` is then
     approximately normal with variance ``2 / f_j``. That approximation needs a
     few df per school, so schools with fewer than ``min_df`` residual df are

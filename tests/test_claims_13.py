@@ -253,7 +253,7 @@ def test_h_tests_of_the_two_countries(fits):
     says(
         NB,
         "Neither country gives evidence against a common $\\sigma^2$: $p$ = 0.55 in Korea "
-        "and 0.75 in the USA, with $H$ close to its degrees of freedom",
+        "and 0.75 in the USA, with $H_\\sigma$ close to its degrees of freedom",
     )
     says(NB, "15 of the 150 have fewer than 10 residual degrees of freedom and are left out")
     says(NB, "No evidence in either TIMSS country; clear evidence in HSB.")
@@ -265,7 +265,7 @@ def test_h_tests_of_the_two_countries(fits):
 
 
 def test_hsb_heterogeneity():
-    says(NB, "Here $H$ = 246.1 on 159 df, $p$ about 0.00001")
+    says(NB, "Here $H_\\sigma$ = 246.1 on 159 df, $p$ about 0.00001")
     says(NB, "the median public school's residual SD is 6.37, the median Catholic school's 5.64")
     hsb = hlm.load_hsb()
     fit = hlm.fit_hlm(hsb, "mathach ~ ses + sector", group="school", random=["ses"])
@@ -361,7 +361,7 @@ def test_exercise_1_solution():
 def test_exercise_2_solution():
     says(
         NB,
-        "$H$ falls only slightly, and stays far above its 159 degrees of freedom ($p$ well "
+        "$H_\\sigma$ falls only slightly, and stays far above its 159 degrees of freedom ($p$ well "
         "below 0.001)",
     )
     hsb = hlm.load_hsb()
