@@ -421,9 +421,18 @@ def caterpillar(
     """Caterpillar plot: the schools' EBLUPs of one term, sorted, with ±z·SE bars.
 
     The standard error is SAS's "StdErr Pred" (``random_effects["se"]``), which
-    includes the uncertainty of the fixed effects. Intervals that exclude zero
-    are drawn in a second colour: those schools differ from the average school
-    beyond chance (before any correction for testing many schools).
+    includes the uncertainty of the fixed effects. Each bar is a prediction
+    interval for its school's true deviation: with ``z = 1.96``, about 95% of
+    the bars, on average over the schools, contain their school's true value,
+    and about 5% miss it, without our knowing which. The bars show how
+    uncertain each school's position, and so the ranking, is.
+
+    A bar that excludes zero, drawn in a second colour, is not a per-school
+    significance test. EBLUPs are shrunk toward zero: if the schools did not
+    differ at all, the estimated variance would be about 0 and every bar would
+    shrink to a short bar around 0, so that almost none would exclude it.
+    Whether schools differ is one question, answered by the test of the
+    variance (:func:`hlmteach.lr_test`), not by counting bars.
 
     Parameters
     ----------
@@ -864,7 +873,7 @@ def variance_partition(
 
 # -- figures of the simulations ------------------------------------------------------------------
 _FALSE_POSITIVE_COLUMNS = ("icc", "school_size", "ols_rate", "ols_mcse", "hlm_rate", "hlm_mcse")
-_SCHOOL_MEANS_COLUMNS = ("observed_mean", "eb", "true_mean", "reliability", "grand_mean")
+_SCHOOL_MEANS_COLUMNS = ("n", "observed_mean", "eb", "true_mean", "reliability", "grand_mean")
 
 
 def _check_false_positive_table(results: pd.DataFrame) -> None:
@@ -965,6 +974,30 @@ def false_positive_rates(results: pd.DataFrame, *, alpha: float | None = None) -
     return fig
 
 
+def _mark_school_sizes(colorbar_ax: Any, sizes: np.ndarray, reliability: np.ndarray) -> None:
+    """Label the reliability colour bar, on its left, with the school sizes that have each value.
+
+    Sizes whose reliabilities lie closer than 4% of the bar to a labelled one share its label,
+    a range such as "3–20" (with tau00 = 0 every size has reliability 0), so that no labels
+    overlap.
+    """
+    by_size = pd.Series(reliability).groupby(sizes).first().sort_values()
+    positions: list[float] = []
+    labels: list[list[str]] = []
+    for n, value in by_size.items():
+        if positions and value - positions[-1] < 0.04:
+            labels[-1].append(str(n))
+        else:
+            positions.append(float(value))
+            labels.append([str(n)])
+    texts = [names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}" for names in labels]
+    side = colorbar_ax.secondary_yaxis("left")
+    side.set_yticks(positions, texts, fontsize=8)
+    side.set_ylabel("students in the school", fontsize=8)
+    for value in positions:
+        colorbar_ax.axhline(value, color="white", linewidth=0.8)
+
+
 def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     """Observed school means and their EB estimates, joined by the pull of shrinkage.
 
@@ -972,15 +1005,17 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     top row holds the schools' true means (known in a simulation), the middle
     row their observed means, the bottom row their EB estimates, and a line
     joins each school's observed mean to its EB estimate, coloured by its
-    reliability. Small schools (low reliability) move far toward the grand
-    mean; large schools barely move. The title compares the mean squared error
-    of both estimates against the true means.
+    reliability. The colour bar names, on its left, the school sizes behind
+    each reliability. Small schools (low reliability, dark) keep only the share
+    λ of their distance from the grand mean and move far toward it; large
+    schools (bright) barely move. The title compares the mean squared error of
+    both estimates against the true means.
 
     Parameters
     ----------
     frame : DataFrame
-        The simulated schools (columns ``observed_mean``, ``eb``, ``true_mean``,
-        ``reliability``, ``grand_mean``).
+        The simulated schools (columns ``n``, ``observed_mean``, ``eb``,
+        ``true_mean``, ``reliability``, ``grand_mean``).
     unit : str
         Unit of the scores.
 
@@ -1019,7 +1054,10 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
     truth = frame["true_mean"].to_numpy(dtype=float)
     grand_mean = float(grand[0])
     cmap = _RELIABILITY_CMAP
-    fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
+    # A fixed layout: the constrained layout engine would double the time a widget redraw takes.
+    fig = plt.figure(figsize=(8, 4.8))
+    ax = fig.add_axes((0.19, 0.11, 0.58, 0.74))
+    colorbar_ax = fig.add_axes((0.87, 0.11, 0.025, 0.74), label="<colorbar>")
     segments = np.stack(
         [
             np.column_stack([observed, np.ones_like(observed)]),
@@ -1062,7 +1100,8 @@ def shrinkage_demo(frame: pd.DataFrame, *, unit: str = "score units") -> Figure:
         linewidth=1,
         label=f"grand mean = {_fmt(grand_mean)}",
     )
-    fig.colorbar(lines, ax=ax, label="reliability λ = τ00 / (τ00 + σ²/n)")
+    colorbar = fig.colorbar(lines, cax=colorbar_ax, label="reliability λ = τ00 / (τ00 + σ²/n)")
+    _mark_school_sizes(colorbar.ax, frame["n"].to_numpy(), reliability)
     ax.set_yticks([0, 1, 2], ["EB estimate", "observed mean", "true mean"])
     ax.set_ylim(-0.4, 2.9)  # room for the legend above the true means
     ax.autoscale_view(scaley=False)

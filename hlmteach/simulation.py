@@ -44,6 +44,7 @@ from .validation import (
 
 __all__ = [
     "design_effect",
+    "school_sizes_around",
     "simulate_eblup_tests",
     "simulate_false_positives",
     "simulate_school_means",
@@ -344,6 +345,45 @@ def simulate_false_positives(
 
 def _school_sizes(school_sizes: int | Sequence[int], n_schools: int) -> np.ndarray:
     return np.resize(_check_sizes(school_sizes, 1), n_schools)
+
+
+_SIZE_SPREAD = (0.25, 0.5, 1.0, 1.25, 2.0)  # multiples of the average size; their mean is 1
+
+
+def school_sizes_around(average_size: int) -> tuple[int, ...]:
+    """Five school sizes, from a quarter to twice ``average_size``, that average about it.
+
+    The sizes are ``average_size`` times 0.25, 0.5, 1, 1.25 and 2 (multiples whose
+    mean is 1), rounded half up and at least 2 students. Schools of different
+    sizes have different reliabilities, so in :func:`simulate_school_means` (and
+    the shrinkage widget) the small schools are pulled further toward the grand
+    mean than the large ones. The rounding and the floor of 2 move the average a
+    little, most for very small averages (4 gives a mean of 4.2).
+
+    Parameters
+    ----------
+    average_size : int
+        The average number of students per school (at least 2).
+
+    Returns
+    -------
+    tuple of int
+        Five sizes, smallest first; pass them as ``school_sizes``.
+
+    Examples
+    --------
+    >>> school_sizes_around(19)
+    (5, 10, 19, 24, 38)
+    >>> school_sizes_around(4)
+    (2, 2, 4, 5, 8)
+    >>> school_sizes_around(1)
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The argument average_size must be a whole number of at
+    least 2, not 1.
+    """
+    average_size = require_integer(average_size, "average_size", 2)
+    return tuple(max(2, int(np.floor(average_size * f + 0.5))) for f in _SIZE_SPREAD)
 
 
 def simulate_school_means(

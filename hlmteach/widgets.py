@@ -776,6 +776,29 @@ def _error_html(error: Exception) -> str:
     )
 
 
+def _figure_image(fig: Any) -> Any:
+    """``fig`` as a PNG image, drawn once with Agg and quickly compressed, and then closed.
+
+    Displaying a figure as it is costs two draws (the notebook crops it with
+    ``bbox_inches="tight"``) and a slow PNG compression: about half of a widget's redraw.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image as PILImage
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(
+        buffer, format="png", compress_level=1
+    )
+    plt.close(fig)
+    return Image(data=buffer.getvalue())
+
+
 def _show_figure(out: Any, draw: Callable[[], Any]) -> None:
     """Replace the figure in the output widget ``out``; an error is shown there instead."""
     import matplotlib.pyplot as plt
@@ -788,9 +811,7 @@ def _show_figure(out: Any, draw: Callable[[], Any]) -> None:
         except Exception as error:  # shown in the widget, which stays usable
             display(HTML(_error_html(error)))
             return
-        display(fig)
-        if isinstance(fig, plt.Figure):
-            plt.close(fig)
+        display(_figure_image(fig) if isinstance(fig, plt.Figure) else fig)
 
 
 def _figure_panel(controls: list, draw: Callable[[], Any], name: str) -> Any:
@@ -897,6 +918,11 @@ def explorer(data: pd.DataFrame | Explorer | None = None) -> Any:
 def shrinkage_widget(seed: int | None = 2026) -> Any:
     """Sliders for tau00, sigma2 and school size: OLS school means against shrunken EB estimates.
 
+    The 30 simulated schools come in five sizes around the average that the
+    third slider sets, from a quarter of it to twice it
+    (:func:`hlmteach.simulation.school_sizes_around`), so that the figure shows
+    small schools pulled further toward the grand mean than large ones.
+
     Parameters
     ----------
     seed : int or None
@@ -923,15 +949,24 @@ def shrinkage_widget(seed: int | None = 2026) -> Any:
     seed = require_seed(seed)
 
     from .plots import shrinkage_demo
-    from .simulation import simulate_school_means
+    from .simulation import school_sizes_around, simulate_school_means
 
     tau = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="τ00")
     sigma2 = widgets.FloatSlider(value=0.5, min=0.05, max=2.0, step=0.05, description="σ²")
-    size = widgets.IntSlider(value=10, min=2, max=60, step=1, description="students")
+    size = widgets.IntSlider(
+        value=10,
+        min=4,
+        max=60,
+        step=1,
+        description="average students per school",
+        style={"description_width": "initial"},
+    )
     return _figure_panel(
         [tau, sigma2, size],
         lambda: shrinkage_demo(
-            simulate_school_means(tau.value, sigma2.value, school_sizes=size.value, seed=seed)
+            simulate_school_means(
+                tau.value, sigma2.value, school_sizes=school_sizes_around(size.value), seed=seed
+            )
         ),
         "the shrinkage widget",
     )

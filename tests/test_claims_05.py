@@ -15,7 +15,7 @@ from prose import says
 from scipy import stats
 
 import hlmteach as hlm
-from hlmteach.simulation import simulate_eblup_tests, simulate_school_means
+from hlmteach.simulation import school_sizes_around, simulate_eblup_tests, simulate_school_means
 
 NB = "05_school_effects.ipynb"
 FORMULA = "math ~ college + boy"
@@ -299,3 +299,100 @@ def test_05_check_yourself_eblup_sd(rc) -> None:
     root = np.sqrt(usa.tau.loc["college", "college"])
     assert (round(sd, 3), round(root, 2)) == (0.065, 0.14)
     assert sd < root / 2
+
+
+def _widget_schools(monkeypatch, settings: list[dict[str, float]]) -> tuple[list, dict]:
+    """The schools the shrinkage widget draws at each setting in turn, and its sliders.
+
+    The widget's figure function is replaced by one that hands back the simulated schools,
+    so that every slider setting is checked without drawing a figure.
+    """
+    import hlmteach.plots as plots
+    import hlmteach.widgets as widgets
+
+    drawn: list[pd.DataFrame] = []
+    monkeypatch.setattr(plots, "shrinkage_demo", lambda schools: schools)
+    monkeypatch.setattr(widgets, "_show_figure", lambda out, draw: drawn.append(draw()))
+    panel = widgets.shrinkage_widget()
+    sliders = {c.description: c for c in panel.children[0].children}
+    shown = []
+    for setting in settings:
+        for name, value in setting.items():
+            sliders[name].value = value
+        shown.append(drawn[-1])
+    return shown, sliders
+
+
+def _mse(frame: pd.DataFrame, estimate: str) -> float:
+    return float(np.mean((frame[estimate] - frame["true_mean"]) ** 2))
+
+
+def test_05_the_widget_has_schools_of_five_sizes(monkeypatch) -> None:
+    says(
+        NB,
+        "Its 30 schools come in five sizes, from a quarter of the average you choose to twice it "
+        "(for an average of 19: 5, 10, 19, 24 and 38 students)",
+        "the schools differ in reliability and colour",
+        "The colour bar names, on its left, the school size behind each colour.",
+        "(the dark, small ones move furthest)",
+    )
+    students = "average students per school"
+    (korea_like,), sliders = _widget_schools(monkeypatch, [{"τ00": 0.05, "σ²": 0.9, students: 19}])
+    assert len(korea_like) == 30
+    assert sorted(set(korea_like["n"])) == [5, 10, 19, 24, 38]
+    for average in range(sliders[students].min, sliders[students].max + 1):
+        sizes = school_sizes_around(average)
+        assert len(set(sizes)) >= 4, "the smallest averages still give several sizes"
+        assert abs(sizes[0] - max(2, average / 4)) <= 0.5 and sizes[-1] == 2 * average
+        assert abs(np.mean(sizes) - average) <= 0.25
+    by_size = korea_like.groupby("n")["reliability"].first()
+    assert by_size.is_monotonic_increasing and by_size.nunique() == 5
+    pull = (korea_like["observed_mean"] - korea_like["eb"]).abs()
+    distance = (korea_like["observed_mean"] - korea_like["grand_mean"]).abs()
+    share_pulled = (pull / distance).groupby(korea_like["n"]).mean()
+    assert share_pulled.is_monotonic_decreasing, "small schools move the furthest"
+
+
+def test_05_things_to_try_with_the_widget(monkeypatch) -> None:
+    says(
+        NB,
+        "an average of 19 students. The lines lean hard toward the grand mean, with "
+        "reliabilities from about 0.2 (5 students) to about 0.7 (38 students).",
+        "an average of 38 students. The lines are almost vertical, with reliabilities from 0.8 "
+        "to 0.97: little shrinkage, and the EB estimates' mean squared error is only about a "
+        "fifth below the observed means'.",
+        "Every reliability is 0, whatever the school's size, and every EB estimate sits on the "
+        "grand mean",
+        "**Move the students slider from 4 to 60**",
+        "the colours brighten and the pull toward the grand mean weakens, but at each setting the "
+        "smallest schools stay the darkest and are pulled the furthest",
+    )
+    students = "average students per school"
+    settings = [
+        {"τ00": 0.05, "σ²": 0.9, students: 19},
+        {"τ00": 0.2, "σ²": 0.5, students: 38},
+        {"τ00": 0.0},
+    ]
+    (korea_like, us_like, alike), sliders = _widget_schools(monkeypatch, settings)
+    assert (sliders[students].min, sliders[students].max) == (4, 60)
+    korea_reliability = korea_like.groupby("n")["reliability"].first()
+    assert round(korea_reliability[5], 1) == 0.2 and round(korea_reliability[38], 1) == 0.7
+    us_reliability = us_like["reliability"]
+    assert round(us_reliability.min(), 2) == 0.8 and round(us_reliability.max(), 2) == 0.97
+    ratio = _mse(us_like, "eb") / _mse(us_like, "observed_mean")
+    assert 0.75 <= ratio <= 0.85, f"EB's error is {ratio:.2f} of the observed means'"
+    assert _mse(korea_like, "eb") < _mse(korea_like, "observed_mean") / 2
+    assert (alike["reliability"] == 0).all()
+    np.testing.assert_allclose(alike["eb"], alike["grand_mean"])
+    averages = range(sliders[students].min, sliders[students].max + 1)
+    every_average, _ = _widget_schools(monkeypatch, [{students: a} for a in averages])
+    mean_reliability = []
+    for schools in every_average:
+        by_size = schools.groupby("n")["reliability"].first()
+        assert by_size.is_monotonic_increasing and by_size.iloc[0] < by_size.iloc[-1]
+        share_pulled = (schools["eb"] - schools["observed_mean"]) / (
+            schools["grand_mean"] - schools["observed_mean"]
+        )
+        np.testing.assert_allclose(share_pulled, 1 - schools["reliability"])
+        mean_reliability.append(schools["reliability"].mean())
+    assert np.all(np.diff(mean_reliability) > 0), "the colours brighten, the pull weakens"

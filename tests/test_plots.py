@@ -338,6 +338,26 @@ def test_shrinkage_demo_joins_observed_means_to_eb():
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "true mean"
 
 
+def test_shrinkage_demo_names_the_school_sizes_on_the_colour_bar():
+    sim = simulate_school_means(0.05, 0.9, n_schools=30, school_sizes=(5, 10, 19, 30, 45), seed=1)
+    fig = plots.shrinkage_demo(sim)
+    (colorbar_ax,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    (side,) = colorbar_ax.child_axes
+    labels = [t.get_text() for t in side.get_yticklabels()]
+    assert labels == ["5", "10", "19", "30", "45"]
+    by_size = sim.groupby("n")["reliability"].first()
+    np.testing.assert_allclose(side.get_yticks(), by_size.to_numpy())
+    assert "students" in side.get_ylabel()
+
+
+def test_shrinkage_demo_merges_sizes_of_equal_reliability():
+    """With tau00 = 0 every reliability is 0: one label, a range, instead of five on top."""
+    sim = simulate_school_means(0.0, 0.9, n_schools=10, school_sizes=(3, 5, 10, 13, 20), seed=1)
+    (colorbar_ax,) = [ax for ax in plots.shrinkage_demo(sim).axes if ax.get_label() == "<colorbar>"]
+    (side,) = colorbar_ax.child_axes
+    assert [t.get_text() for t in side.get_yticklabels()] == ["3–20"]
+
+
 def test_plots_module_is_not_imported_by_the_package():
     import subprocess
     import sys

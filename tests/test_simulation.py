@@ -9,6 +9,7 @@ from scipy import stats
 
 from hlmteach.simulation import (
     design_effect,
+    school_sizes_around,
     simulate_eblup_tests,
     simulate_false_positives,
     simulate_school_means,
@@ -174,6 +175,34 @@ def test_school_means_without_school_variance_shrink_completely():
     n = sim["n"].to_numpy()
     student_mean = np.sum(n * sim["observed_mean"]) / n.sum()
     np.testing.assert_allclose(sim["eb"], student_mean)
+
+
+@pytest.mark.parametrize(
+    ("average", "sizes"),
+    [
+        (2, (2, 2, 2, 3, 4)),
+        (10, (3, 5, 10, 13, 20)),
+        (19, (5, 10, 19, 24, 38)),
+        (60, (15, 30, 60, 75, 120)),
+    ],
+)
+def test_school_sizes_around_an_average(average, sizes):
+    """A quarter, a half, once, 1.25 times and twice the average, rounded half up, at least 2."""
+    assert school_sizes_around(average) == sizes
+    assert all(isinstance(n, int) for n in school_sizes_around(average))
+
+
+def test_school_sizes_around_average_what_they_say():
+    for average in range(4, 200):
+        sizes = school_sizes_around(average)
+        assert abs(np.mean(sizes) - average) <= 0.25
+        assert list(sizes) == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+@pytest.mark.parametrize("bad", [1, 0, -3, 2.5, "19", None, True])
+def test_school_sizes_around_refuse_bad_averages(bad):
+    with pytest.raises(ValueError, match="average_size must be a whole number of at least 2"):
+        school_sizes_around(bad)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import ipywidgets
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 
 import hlmteach as hlm
 from hlmteach import widgets as w
@@ -128,13 +129,49 @@ def test_teaching_widgets_redraw_from_their_sliders(monkeypatch):
     panel = w.shrinkage_widget(seed=1)
     sliders = {c.description: c for c in panel.children[0].children}
     sliders["τ00"].value = 0.6
-    sliders["students"].value = 3
+    sliders["average students per school"].value = 4
     assert len(drawn) == 3
     assert drawn[-1].axes, "the redrawn figure has axes"
     panel = w.false_positive_widget(seed=1, n_reps=20)
     sliders = {c.description: c for c in panel.children[0].children}
     sliders["ICC"].value = 0.0
     assert len(drawn) == 5
+
+
+def test_shrinkage_widget_simulates_schools_of_several_sizes(monkeypatch):
+    """The slider sets the average size; the schools' sizes, and so their reliabilities, differ."""
+    from hlmteach.simulation import school_sizes_around
+
+    drawn = []
+    monkeypatch.setattr(w, "_show_figure", lambda out, draw: drawn.append(draw()))
+    panel = w.shrinkage_widget(seed=1)
+    sliders = {c.description: c for c in panel.children[0].children}
+    tau, sigma2 = sliders["τ00"].value, sliders["σ²"].value
+
+    def segments() -> np.ndarray:
+        (lines,) = [c for c in drawn[-1].axes[0].collections if isinstance(c, LineCollection)]
+        return np.asarray(lines.get_segments()), np.asarray(lines.get_array())
+
+    for average in (4, 19, 60):
+        sliders["average students per school"].value = average
+        sizes = np.array(school_sizes_around(average))
+        expected = np.unique(tau / (tau + sigma2 / sizes))
+        np.testing.assert_allclose(np.unique(segments()[1]), expected)
+        assert expected.size >= 4, "schools of different sizes, different colours"
+    before = segments()[0]
+    sliders["τ00"].value = 0.3
+    sliders["τ00"].value = tau
+    np.testing.assert_array_equal(segments()[0], before)
+
+
+def test_widget_figures_are_shown_as_png_images():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    image = w._figure_image(fig)
+    assert image.data[:4] == b"\x89PNG"
+    assert not plt.fignum_exists(fig.number), "the figure is closed once drawn"
 
 
 # -- the evidence for variances: likelihood ratios, not Wald stars --------------------------------
