@@ -376,3 +376,29 @@ def test_a_school_level_predictor_moves_f2_and_m_only():
     assert after["f2"] > before["f2"] and after["m"] < before["m"]
     for part in ("f1", "v", "sigma2"):  # within-school parts: under 3% relative change
         assert abs(after[part] / before[part] - 1) < 0.03
+
+
+def test_v_and_m_with_uncentred_predictors():
+    says(
+        NB,
+        "These formulas for `v` and `m` assume that the predictors with random slopes are "
+        "centred within schools.",
+        "With uncentred ones, `v` uses their total covariance matrix, and `m` is the variance "
+        "of the schools' random effects at the predictors' means, not $\\tau_{00}$ alone: for "
+        "the US model below, $\\tau_{00} + \\tau_{11} \\times (\\text{mean of college})^2 = "
+        "0.1963$ against $\\tau_{00} = 0.1944$.",
+    )
+    # centred (HSB, cses): m is tau00 and v is tau11 times the variance of cses
+    hsb_fit = centred()
+    hsb_parts = rights_sterba(hsb_fit).components
+    assert hsb_parts["m"] == pytest.approx(hsb_fit.tau.loc["Intercept", "Intercept"], rel=1e-6)
+    cses_variance = hsb()["cses"].var(ddof=0)
+    assert hsb_parts["v"] == pytest.approx(hsb_fit.tau.loc["cses", "cses"] * cses_variance, rel=1e-3)
+    # uncentred (the US model, covariance "vc"): m and v at the predictor's mean and total spread
+    model = us_model()
+    college = hlm.load_timss("USA").dropna(subset=["college", "boy"])["college"]
+    tau00, tau11 = model.tau.loc["Intercept", "Intercept"], model.tau.loc["college", "college"]
+    parts = rights_sterba(model).components
+    assert parts["m"] == pytest.approx(tau00 + tau11 * college.mean() ** 2, rel=1e-6)
+    assert parts["v"] == pytest.approx(tau11 * college.var(ddof=0), rel=1e-3)
+    assert rounds_to(tau00 + tau11 * college.mean() ** 2, "0.1963") and rounds_to(tau00, "0.1944")

@@ -203,6 +203,25 @@ def test_random_effects_weights():
     says(NB, "the between slopes are several times the within slopes")
 
 
+def test_quick_check_on_the_design():
+    """The quick check's reasons: (b) is the USA, (a) is Korea."""
+    says(
+        NB,
+        "With large $n_j$ and large $\\tau_{00}$, $\\kappa_j$ is close to 1 and the between "
+        "part's weight close to 0, as in the USA.",
+        "In (a) $\\tau_{00}$ is small compared with $\\sigma^2/n_j$, so a school's mean carries "
+        "little of its own $u_{0j}$: the model treats the school means almost as OLS does, and "
+        "the between part keeps much weight, as in Korea.",
+    )
+    typical = {c: part(c).groupby("school").size().median() for c in COUNTRIES}
+    korea, usa = reml("Korea"), reml("USA")
+    assert korea.tau.iloc[0, 0] < korea.sigma2 / typical["Korea"]
+    assert usa.tau.iloc[0, 0] > 5 * usa.sigma2 / typical["USA"]
+    assert random("USA").theta.median() > 0.5 > random("Korea").theta.max()
+    weight = {c: weights(c, "REML").weight.loc["college", "college"] for c in COUNTRIES}
+    assert weight["Korea"] > 10 * weight["USA"]
+
+
 def test_hausman():
     says(NB, "in both countries $p < 0.0001$")
     for country in COUNTRIES:
