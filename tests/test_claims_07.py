@@ -257,3 +257,12 @@ def test_summary(anova, means, rc, full) -> None:
     assert round(rc.fixed.loc["cses", "estimate"], 2) == 2.19
     assert round(rc.tau.loc["cses", "cses"], 2) == 0.69
     assert round(full.fixed.loc["meanses:cses", "estimate"], 2) == 1.04
+
+
+def test_step_1_shares_of_the_variance(anova) -> None:
+    says(
+        NB,
+        "The ICC is 0.18: 18% of the variance in mathematics achievement lies between schools "
+        "and 82% among students of the same school.",
+    )
+    assert round(100 * anova.icc) == 18 and round(100 * (1 - anova.icc)) == 82

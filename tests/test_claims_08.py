@@ -436,3 +436,37 @@ def test_ols_complete_data_df_are_the_residual_df(pooled_ols) -> None:
     says(NB, "the residual df `df.residual(fit)` (students - 3), as the Python does")
     for result in pooled_ols.values():
         assert (result.fixed["df_complete"] == result.n_obs - 3).all()
+
+
+def test_summary_simulation_sentence(coverage) -> None:
+    says(
+        NB,
+        "the first-PV and averaged analyses report SEs that are too small (two thirds of the "
+        "real spread or less for a short test, about 10% too small at the reliability of the "
+        "course's data), and their 95% intervals miss the truth too often; Rubin's rules get "
+        "the SEs and the coverage about right.",
+    )
+    short, reliable = coverage[0.6], coverage[0.9]
+    for analysis in (FIRST, AVERAGE):
+        assert short.loc[analysis, "se_ratio"] <= 0.70  # two thirds or less
+        assert 0.86 <= reliable.loc[analysis, "se_ratio"] <= 0.93  # about 10% too small
+        assert reliable.loc[analysis, "coverage"] < 0.93 and short.loc[analysis, "coverage"] < 0.9
+    for table in (short, reliable):
+        assert 0.965 <= table.loc[POOLED, "se_ratio"] < 1.0
+        assert table.loc[POOLED, "coverage"] == pytest.approx(0.95, abs=0.01)
+
+
+def test_the_source_iccs_quoted_in_section_5() -> None:
+    """'the source printed 7% and 45%, but those are tau00/sigma2; ... 6.4% and 31.0%'."""
+    from hlmteach.published import ANOVA_RESULTS
+
+    says(
+        NB,
+        "the source printed 7% and 45%, but those are $\\tau_{00}/\\sigma^2$; the ICC "
+        "$\\tau_{00}/(\\tau_{00}+\\sigma^2)$ of its numbers is 6.4% and 31.0%",
+    )
+    for country, ratio, icc in (("Korea", 7, 6.4), ("USA", 45, 31.0)):
+        tau00 = float(ANOVA_RESULTS[country]["Var(Intercept)"][0])
+        sigma2 = float(ANOVA_RESULTS[country]["Residual"][0])
+        assert round(100 * tau00 / sigma2) == ratio
+        assert round(100 * tau00 / (tau00 + sigma2), 1) == icc
