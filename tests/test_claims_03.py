@@ -206,7 +206,7 @@ def test_lr_test_agrees_with_r():
 
 
 def test_ten_schools_wald_and_lr_part_ways():
-    says(NB, "exercise 03.4 has ten schools whose Wald $Z$ is not significant while the LR test is")
+    says(NB, "exercise 03.4 puts the two side by side for ten schools")
     lr = solution_value("03.4")
     from hlmteach.exercises import _ten_korean_schools
 
@@ -221,6 +221,22 @@ def test_ten_schools_wald_and_lr_part_ways():
     assert round(lr, 1) == 5.3 and lr > 3.84
     assert round(0.5 * stats.chi2.sf(lr, 1), 2) == 0.01
     assert round(z, 1) == 1.3 and round(stats.norm.sf(z), 2) == 0.09
+
+
+def test_ml_shortfall_is_of_the_order_of_one_over_j(fits, ml_fits):
+    says(
+        NB,
+        "so the bias is of the order of $1/J$",
+        "ML underestimates $\\tau_{00}$ by a share of the order of $1/J$",
+    )
+    from hlmteach.exercises import _ten_korean_schools
+
+    pairs = [(ml_fits[c], fits[c]) for c in fits]
+    pairs.append((_ten_korean_schools("ML"), _ten_korean_schools("REML")))
+    for ml, reml in pairs:
+        shortfall = 1 - tau(ml) / tau(reml)
+        # "of the order of": within a factor of 2.5 of 1/J (it is about 1/(J * reliability))
+        assert 0.4 < shortfall * reml.n_groups < 2.5
 
 
 def test_exercise_031_ml_shortfall_with_ten_schools(fits, ml_fits):

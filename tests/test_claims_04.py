@@ -2,8 +2,9 @@
 
 Each test first finds its sentence in the notebook's markdown (``says``), so that a reworded
 claim fails here and is checked again, then recomputes the claim from the package and the
-shipped data, with a tolerance that matches the printed rounding. (The boy-slope claims,
-shared with notebook 06, stay in tests/test_course_claims.py.)
+shipped data, with a tolerance that matches the printed rounding. (The claim that the
+boy-slope variance is zero in both countries, shared with notebook 06, is checked in
+tests/test_course_claims.py.)
 """
 
 from __future__ import annotations
@@ -402,3 +403,67 @@ def test_04_schools_without_a_line(students) -> None:
     )
     korea = students[students["country"] == "Korea"]
     assert int((korea.groupby("school")["college"].max() == 0).sum()) == 21
+
+
+@pytest.fixture(scope="module")
+def boy_random(timss: pd.DataFrame):
+    return hlm.fit_hlm(
+        timss, FORMULA, group="school", random=["college", "boy"], covariance="vc", by="country"
+    )
+
+
+def test_04_section_8_the_boy_slope_on_the_boundary(rc, boy_random) -> None:
+    """Section 8 and exercise 04.3; lme4 agrees for Korea (REML, ``||``: boy SD 1.3e-5, a
+    singular fit, and a REML criterion equal to the fixed-boy model's to 1e-8)."""
+    says(
+        NB,
+        "In the **USA** the variance of the boy slopes is estimated at exactly zero, flagged "
+        "`boundary`, with no standard error",
+        "a model with $\\tau_{22} = 0$ *is* the model with boy fixed: the other estimates are "
+        "unchanged",
+        "In the USA the statistic is 0: adding the variance does not improve the fit at all.",
+        "In the USA a random boy slope has its variance estimated at zero",
+        "The statistic is 0: the variance is estimated at exactly zero",
+        "the p-value is 1 with either reference",
+    )
+    for country, fit in boy_random.items():
+        assert fit.tau.loc["boy", "boy"] == 0.0
+        cov = fit.covariance
+        assert cov.loc["Var(boy)", "boundary"] and np.isnan(cov.loc["Var(boy)", "se"])
+        assert any("boy" in note and "zero" in note for note in fit.warnings)
+        for term in ("Var(Intercept)", "Var(college)", "Residual"):
+            assert cov.loc[term, "estimate"] == pytest.approx(
+                rc[country].covariance.loc[term, "estimate"], abs=5e-5
+            )
+        test = hlm.lr_test(rc[country], fit)
+        assert test.mixture and test.df == 1
+        assert test.statistic == pytest.approx(0, abs=1e-4)
+        assert test.p_value == pytest.approx(1) and test.p_value_naive == pytest.approx(1, abs=1e-2)
+    assert hlm.check("04.3", hlm.lr_test(rc["Korea"], boy_random["Korea"]).statistic).correct
+    says(NB, "Had the statistic been, say, 1.6, the 50:50 mixture", "would give p = 0.10 and the")
+    from scipy import stats
+
+    assert round(0.5 * stats.chi2.sf(1.6, 1), 2) == 0.10 and round(stats.chi2.sf(1.6, 1), 2) == 0.21
+
+
+def test_04_us_intercepts_and_slopes_correlate_with_enrolment(timss: pd.DataFrame) -> None:
+    """Larger schools (by enrolment) have higher means and larger college gaps. The school
+    weight is inversely related to enrolment (wgtfac1 x enrolment is constant in a stratum,
+    data/README.md), so the EBLUPs fall with the weight."""
+    says(
+        NB,
+        "larger US schools, larger by enrolment rather than by the number of students tested, "
+        "tend to have both a higher mean and a larger college gap",
+    )
+    from scipy import stats
+
+    usa = timss[timss["country"] == "USA"]
+    un = hlm.fit_hlm(usa, FORMULA, group="school", random=["college"], covariance="un")
+    eblups = un.random_effects["estimate"].unstack("term")
+    weight = usa.groupby("school", observed=True)["school_weight"].first().loc[eblups.index]
+    for term in ("Intercept", "college"):
+        rho, p = stats.spearmanr(weight, eblups[term])
+        assert rho < -0.1 and p < 0.05
+    tested = usa.dropna(subset=["college"]).groupby("school", observed=True).size()
+    # not by the number tested: no such relation
+    assert abs(stats.spearmanr(tested.loc[eblups.index], eblups["Intercept"])[0]) < 0.1

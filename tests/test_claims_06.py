@@ -83,7 +83,7 @@ def test_step2_usa_and_shrinkage(ex):
         "The college-slope variance is 0.020, twice Korea's, and its **LR p is 0.006**",
         "No likelihood-ratio line appears: a change of country changes the students",
         "The bars have an SD of 0.065, the curve √τ = 0.140.",
-        "the shrinkage is extreme: SD 0.018 against √τ = 0.096",
+        "In Korea, where the variance is tiny next to the noise, the shrinkage is far stronger",
         "A colleague takes the SD of the bars, 0.065,",
         "The model's estimate of the spread of the true slopes is √τ = 0.140.",
     )
@@ -96,8 +96,10 @@ def test_step2_usa_and_shrinkage(ex):
     assert view.tests == {}
     _printed(_eblup_sd(usa, "college"), "0.065")
     _printed(np.sqrt(_tau(usa, "college")), "0.140")
-    _printed(_eblup_sd(korea, "college"), "0.018")
-    _printed(np.sqrt(_tau(korea, "college")), "0.096")
+    # "far stronger": Korea's EBLUPs spread less than half as much, relative to sqrt(tau)
+    korea_ratio = _eblup_sd(korea, "college") / np.sqrt(_tau(korea, "college"))
+    usa_ratio = _eblup_sd(usa, "college") / np.sqrt(_tau(usa, "college"))
+    assert korea_ratio < 0.5 * usa_ratio
 
 
 def test_step3_fixing_the_slope_shrinks_the_se_and_the_mixture_halves_p(ex):
