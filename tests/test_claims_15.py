@@ -286,6 +286,17 @@ def test_mundlak_wald_and_hausman():
         assert abs(z["college_mean"]) > 5 and abs(z["boy_mean"]) < 1
     assert round(mundlak("USA").wald.statistic) == 61
     assert round(hausman_test(within("USA"), random("USA")).statistic) == 155
+    says(
+        NB,
+        "the two tests agree only approximately, and mainly near the null hypothesis: they use "
+        "different variance estimates (REML here, Swamy–Arora's there), the schools differ in "
+        "size, and Hausman's leans on the fragile variance difference of section 4.",
+    )
+    assert mundlak("USA").fit.method == "REML"
+    swamy_arora, reml_tau = random("USA").variance_components["tau00"], mundlak("USA").fit.tau
+    assert abs(swamy_arora - reml_tau.iloc[0, 0]) > 1e-3
+    sizes = part("USA").groupby("school").size()
+    assert sizes.min() < sizes.max() / 5
 
 
 def test_school_variance_falls_with_the_means_and_swamy_arora_is_close_to_mundlak():

@@ -240,6 +240,8 @@ def test_the_df_quick_check():
     assert model().n_groups == 183
     assert rounds_to(fixed_effects_table(model()).loc["college", "df"], "132")
     assert model().fixed.loc["college", "df"] == 6758
+    says(NB, "and the residual df, $N - p = 6940$, count the students too")
+    assert model().n_obs - len(model().fixed) == 6940
 
 
 def test_the_plain_chi_square_p_is_twice_the_mixture_p():
