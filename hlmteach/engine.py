@@ -933,19 +933,31 @@ def _boundary_escape(
     and without that flip, finds both.
     """
     best, best_dev = None, dev - 1e-8 * cp.weight_scale
-    for k in np.flatnonzero(structure.on_diagonal & (theta <= 0.0)):
+    zeros = np.flatnonzero(structure.on_diagonal & (theta <= 0.0))
+    for k in zeros:
         column = structure.rows[k]
         below = (structure.cols == column) & (structure.rows > column)
         flips = (1.0, -1.0) if below.any() else (1.0,)
         for flip in flips:
-            for size in (1e-3, 1e-2, 1e-1):
+            for size in _PROBE_SIZES:
                 probe = theta.copy()
                 probe[below] *= flip
                 probe[k] = size
                 probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
                 if probe_dev < best_dev:
                     best, best_dev = probe, probe_dev
+    if zeros.size > 1:  # variances that are zero together may leave the boundary only together
+        for size in _PROBE_SIZES:
+            probe = theta.copy()
+            probe[zeros] = size
+            probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
+            if probe_dev < best_dev:
+                best, best_dev = probe, probe_dev
     return best
+
+
+#: Probe sizes of a zero diagonal element of Lambda (the fit is standardised: units of the data).
+_PROBE_SIZES = (1e-3, 1e-2, 1e-1, 0.5, 1.0, 2.0)
 
 
 class _OptimumCheck(NamedTuple):
@@ -967,12 +979,46 @@ def _optimum_checks(
     # The criterion grows with the total weight: judge the gradient per unit of weight.
     tolerance = 1e-3 * cp.weight_scale
     gradient_ok = bool(np.isfinite(dev) and np.all(np.abs(projected) * scale < tolerance))
-    if not gradient_ok and np.isfinite(dev) and not np.any(projected[at_bound]):
-        # The gradient of a criterion that grows with N is not small at the optimum of a
-        # large data set: judge it by what a Newton step would still gain instead.
+    if np.isfinite(dev) and not np.any(projected[at_bound]):
+        # A small gradient is not enough: in a long curved valley it is small far from the
+        # optimum, and the gradient of a criterion that grows with N is not small at the
+        # optimum of a large data set. What a Newton step would still gain decides.
         gradient_ok = _newton_gain(theta, grad, ~at_bound, cp, structure, reml) < 1e-8
     escape = _boundary_escape(theta, dev, cp, structure, reml)
     return _OptimumCheck(dev, grad, projected, gradient_ok, escape)
+
+
+def _newton_step(
+    theta: np.ndarray,
+    grad: np.ndarray,
+    free: np.ndarray,
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+) -> tuple[float, np.ndarray | None]:
+    """The Newton step over the free elements, and the decrease it would bring.
+
+    ``g' H^-1 g / 2`` with H from central differences of the exact gradient: in units
+    of -2 log L, whatever N and the units of the data. The gain is infinite (and the
+    step None) where H is not positive definite (not a minimum).
+    """
+    idx = np.flatnonzero(free)
+    if idx.size == 0:
+        return 0.0, np.zeros_like(theta)
+    # The criterion is even in each column of Lambda, so a step below zero is valid.
+    steps = 1e-5 * np.maximum(np.abs(theta[idx]), 1e-2)
+    H = _central_differences(
+        lambda t: deviance_and_gradient(t, cp, structure, reml)[1][idx], theta, idx, steps
+    ).reshape(idx.size, idx.size)
+    H = 0.5 * (H + H.T)
+    try:
+        chol = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return np.inf, None
+    step = np.zeros_like(theta)
+    step[idx] = -_chol_solve(chol, grad[idx])
+    gain = -0.5 * float(grad[idx] @ step[idx])
+    return (gain, step) if np.isfinite(gain) else (np.inf, None)
 
 
 def _newton_gain(
@@ -983,28 +1029,50 @@ def _newton_gain(
     structure: CovarianceStructure,
     reml: bool,
 ) -> float:
-    """The decrease of the criterion a Newton step over the free elements would bring.
+    """The decrease of the criterion a Newton step over the free elements would bring."""
+    return _newton_step(theta, grad, free, cp, structure, reml)[0]
 
-    ``g' H^-1 g / 2`` with H from central differences of the exact gradient: in units
-    of -2 log L, whatever N and the units of the data. Infinite where H is not
-    positive definite (not a minimum).
+
+def _positive_columns(theta: np.ndarray, structure: CovarianceStructure) -> np.ndarray:
+    """``theta`` with every column of Lambda whose diagonal is negative flipped (same T)."""
+    theta = theta.copy()
+    for k in np.flatnonzero(structure.on_diagonal & (theta < 0.0)):
+        theta[structure.cols == structure.cols[k]] *= -1.0
+    return theta
+
+
+def _newton_polish(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> tuple[np.ndarray, float, int]:
+    """Newton steps with backtracking over the elements off the boundary, to the optimum.
+
+    Where the criterion is a long curved valley (a random slope whose column is nearly
+    the intercept's, under VC), a quasi-Newton method can stop with a small gradient
+    far from the optimum; Newton's steps, with the Hessian from the exact gradient,
+    cross such a valley in a few iterations. Returns the point, the gain a further
+    Newton step would bring, and the evaluations used.
     """
-    idx = np.flatnonzero(free)
-    if idx.size == 0:
-        return 0.0
-    # The criterion is even in each column of Lambda, so a step below zero is valid.
-    steps = 1e-5 * np.maximum(np.abs(theta[idx]), 1e-2)
-    H = _central_differences(
-        lambda t: deviance_and_gradient(t, cp, structure, reml)[1][idx], theta, idx, steps
-    ).reshape(idx.size, idx.size)
-    H = 0.5 * (H + H.T)
-    try:
-        chol = np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
-        return np.inf
-    step = _chol_solve(chol, grad[idx])
-    gain = 0.5 * float(grad[idx] @ step)
-    return gain if np.isfinite(gain) else np.inf
+    evaluations = 0
+    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
+    gain = np.inf
+    for _ in range(30):
+        free = ~(structure.on_diagonal & (theta <= 0.0))
+        gain, step = _newton_step(theta, grad, free, cp, structure, reml)
+        evaluations += 1 + 2 * int(free.sum())
+        if step is None or gain < 1e-10:
+            break
+        size = 1.0
+        for _ in range(40):
+            trial = _positive_columns(theta + size * step, structure)
+            trial_dev, trial_grad = deviance_and_gradient(trial, cp, structure, reml)
+            evaluations += 1
+            if trial_dev <= dev - 1e-4 * size * gain:
+                break
+            size /= 2.0
+        else:
+            break
+        theta, dev, grad = trial, trial_dev, trial_grad
+    return theta, gain, evaluations
 
 
 class _SingleThreadedBlas:
@@ -1129,6 +1197,48 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
     )
 
 
+def _search(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+    start: np.ndarray,
+    checks: Callable[[np.ndarray], _OptimumCheck],
+) -> tuple[optimize.OptimizeResult, int]:
+    """L-BFGS-B from ``start``, then what the checks ask for, until they pass.
+
+    Newton steps first where the gradient check fails (a curved valley), then a step
+    off a boundary saddle, then restarts from the optimum (L-BFGS-B forgets its
+    curvature) and from lme4's start.
+    """
+    res, evaluations = _minimise(cp, structure, reml, start)
+    fallbacks: list[np.ndarray | None] = [None, structure.start()]
+    polished = False
+    for _ in range(8):
+        check = checks(res.x)
+        if check.gradient_ok and check.escape is None:
+            break
+        if check.escape is not None:
+            start = check.escape  # leave a boundary saddle along its descent direction
+        elif not polished:
+            polished = True
+            theta, _, more = _newton_polish(res.x, cp, structure, reml)
+            evaluations += more
+            dev = deviance_and_gradient(theta, cp, structure, reml)[0]
+            if dev <= res.fun:
+                res = optimize.OptimizeResult(x=theta, fun=dev)
+            continue
+        elif fallbacks:
+            fallback = fallbacks.pop(0)
+            start = res.x if fallback is None else fallback
+        else:
+            break
+        other, more = _minimise(cp, structure, reml, start)
+        evaluations += more
+        if other.fun <= res.fun:
+            res = other
+    return res, evaluations
+
+
 def _fit(
     cp: CrossProducts,
     structure: CovarianceStructure,
@@ -1143,24 +1253,30 @@ def _fit(
     else:
         # A warm start on the boundary would stay stuck at a zero gradient: lift it off.
         start = np.where(structure.on_diagonal, np.maximum(start, 1e-2), start)
-    res, evaluations = _minimise(cp, structure, reml, start)
-    # Restart from the optimum (L-BFGS-B forgets its curvature), then from lme4's start.
-    fallbacks: list[np.ndarray | None] = [None, structure.start()]
-    for _ in range(6):
-        check = _optimum_checks(res.x, cp, structure, reml)
-        if check.gradient_ok and check.escape is None:
-            break
-        if check.escape is not None:
-            start = check.escape  # leave a boundary saddle along its descent direction
-        elif fallbacks:
-            fallback = fallbacks.pop(0)
-            start = res.x if fallback is None else fallback
-        else:
-            break
-        other, more = _minimise(cp, structure, reml, start)
-        evaluations += more
-        if other.fun <= res.fun:
-            res = other
+    checked: dict[bytes, _OptimumCheck] = {}
+
+    def checks(theta: np.ndarray) -> _OptimumCheck:
+        if theta.tobytes() not in checked:
+            checked[theta.tobytes()] = _optimum_checks(theta, cp, structure, reml)
+        return checked[theta.tobytes()]
+
+    res, evaluations = _search(cp, structure, reml, start, checks)
+    # An optimum with a variance at or near zero, or one far larger than sigma2 (in the
+    # standardised units: a relative factor below 0.01 or above 10), is where these
+    # likelihoods have more than one local optimum: search from lme4's start, from a
+    # small one, and from each random effect's variance alone, and keep the best.
+    factor_diagonal = np.abs(res.x[structure.on_diagonal])
+    if np.any(factor_diagonal <= 1e-2) or np.any(factor_diagonal >= 10.0):
+        identity = structure.start()
+        alone = [
+            np.where(np.arange(identity.size) == k, 1.0, 0.01 * identity)
+            for k in np.flatnonzero(structure.on_diagonal)
+        ]
+        for other_start in (identity, 0.1 * identity, *alone):
+            other, more = _search(cp, structure, reml, other_start, checks)
+            evaluations += more
+            if other.fun < res.fun - 1e-9 * cp.weight_scale:
+                res = other
     theta = res.x.copy()
     # Snap tiny diagonal elements onto the boundary, if that does not worsen the fit.
     tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
@@ -1171,7 +1287,7 @@ def _fit(
             <= res.fun + 1e-9 * cp.weight_scale
         ):
             theta = snapped
-    check = _optimum_checks(theta, cp, structure, reml)
+    check = checks(theta)
     dev, grad, gradient_ok, boundary_ok = (
         check.deviance,
         check.gradient,
