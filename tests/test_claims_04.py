@@ -166,6 +166,7 @@ def test_04_boy_se_shrinks_with_the_school_part_removed(students, ols, rc) -> No
         "$\\sigma^2$ (about 0.47 in the USA) instead of OLS's residual variance, which still "
         "contains the between-school variance (about 0.66)",
         "Its SE barely changes in Korea and even *shrinks* in the USA.",
+        "why the boy coefficient's does not grow (in the USA it even shrinks)",
     )
     us = students[students["country"] == "USA"]
     X = np.column_stack([np.ones(len(us)), us[["college", "boy"]].to_numpy(float)])
@@ -467,3 +468,25 @@ def test_04_us_intercepts_and_slopes_correlate_with_enrolment(timss: pd.DataFram
     tested = usa.dropna(subset=["college"]).groupby("school", observed=True).size()
     # not by the number tested: no such relation
     assert abs(stats.spearmanr(tested.loc[eblups.index], eblups["Intercept"])[0]) < 0.1
+
+
+def test_04_the_published_iccs_fit_the_right_formula(rc) -> None:
+    from hlmteach.published import HLM_RESULTS
+
+    says(
+        NB,
+        "The source's HLM table prints an ICC of 3% for Korea and 30% for the USA.",
+        "The US 30% matches $\\tau_{00}/(\\tau_{00}+\\sigma^2)$, and $\\tau_{00}/\\sigma^2$ would "
+        "give 43%. For Korea the rounded inputs give 2.2%; the printed 3% fits an unrounded "
+        "$\\tau_{00}$ a little above 0.02 (our synthetic fit's conditional ICC also rounds to 3%).",
+    )
+    assert HLM_RESULTS["Korea"]["ICC"] == "3%" and HLM_RESULTS["USA"]["ICC"] == "30%"
+    tau = {c: float(HLM_RESULTS[c]["Var(Intercept)"][0]) for c in HLM_RESULTS}
+    sigma2 = {c: float(HLM_RESULTS[c]["Residual"][0]) for c in HLM_RESULTS}
+    assert round(100 * tau["USA"] / (tau["USA"] + sigma2["USA"])) == 30
+    assert round(100 * tau["USA"] / sigma2["USA"]) == 43
+    assert round(100 * tau["Korea"] / (tau["Korea"] + sigma2["Korea"]), 1) == 2.2
+    # the smallest tau00 that gives an ICC rounding to 3% with sigma2 = 0.88 still rounds to 0.02
+    smallest = 0.025 * sigma2["Korea"] / (1 - 0.025)
+    assert 0.02 < smallest < 0.025
+    assert round(100 * rc["Korea"].icc) == 3
