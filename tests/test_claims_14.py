@@ -393,7 +393,9 @@ def test_v_and_m_with_uncentred_predictors():
     hsb_parts = rights_sterba(hsb_fit).components
     assert hsb_parts["m"] == pytest.approx(hsb_fit.tau.loc["Intercept", "Intercept"], rel=1e-6)
     cses_variance = hsb()["cses"].var(ddof=0)
-    assert hsb_parts["v"] == pytest.approx(hsb_fit.tau.loc["cses", "cses"] * cses_variance, rel=1e-3)
+    assert hsb_parts["v"] == pytest.approx(
+        hsb_fit.tau.loc["cses", "cses"] * cses_variance, rel=1e-3
+    )
     # uncentred (the US model, covariance "vc"): m and v at the predictor's mean and total spread
     model = us_model()
     college = hlm.load_timss("USA").dropna(subset=["college", "boy"])["college"]

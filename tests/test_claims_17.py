@@ -260,11 +260,20 @@ def test_summary_claims():
 
 def test_exercise_solutions():
     says(
-        NB, "schools_needed(0.25, 20, icc_usa)                                                # 176"
+        NB, "schools_needed(0.2, 25, icc_usa)                                                 # 270"
     )
-    assert schools_needed(0.25, 20, icc("USA")) == 176
-    says(NB, "176 schools, 88 in each arm.")
-    says(NB, "the student-level part $(1 - 0.31)/20 \\approx 0.03$")
+    assert schools_needed(0.2, 25, icc("USA")) == 270
+    says(NB, "270 schools, 135 in each arm.")
+    says(NB, "the student-level part $(1 - 0.31)/25 \\approx 0.03$")
+    assert round(icc("USA"), 2) == 0.31 and round((1 - icc("USA")) / 25, 2) == 0.03
+    says(
+        NB,
+        "(The table of section 5 is for $\\delta = 0.25$ and 20 students, so it does not give "
+        "the answer.)",
+    )
+    assert schools_needed(0.2, 25, icc("USA")) != schools_needed(0.25, 20, icc("USA"))
+    # the table's 176 is not the answer; the ICC rounded to 0.31 (268 schools) is accepted
+    assert not hlm.check("17.1", 176).correct and hlm.check("17.1", 268).correct
     says(NB, "The MDES falls from about 0.32 to about 0.23.")
     assert round(minimum_detectable_effect(60, 25, 0.15), 2) == 0.32
     assert round(minimum_detectable_effect(60, 25, 0.15, r2_between=0.6), 2) == 0.23
@@ -288,7 +297,7 @@ def test_exercise_solutions():
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("17.1", lambda: schools_needed(0.25, 20, icc("USA"))),
+        ("17.1", lambda: schools_needed(0.2, 25, icc("USA"))),
         ("17.2", lambda: minimum_detectable_effect(60, 25, 0.15, r2_between=0.6)),
         ("17.3", lambda: cluster_trial_power(0.3, 120, 10, 0.2)),
     ],
@@ -298,7 +307,7 @@ def test_exercise_answers_are_the_notebook_solutions(key, expected):
     assert hlm.check(key, value).correct
     assert hlm.exercises.solution_value(key) == pytest.approx(value)
     wrong = {
-        "17.1": 56,
+        "17.1": schools_needed(0.2, 25, icc("Korea")),
         "17.2": minimum_detectable_effect(60, 25, 0.15),
         "17.3": cluster_trial_power(0.3, 60, 20, 0.2),
     }[key]
