@@ -200,6 +200,14 @@ def test_04_satterthwaite_df_of_the_random_slope(rc) -> None:
         assert bw[c]["boy"] > 1000 and satt[c]["boy"] > 1000
     assert (bw["Korea"]["Intercept"], bw["USA"]["Intercept"]) == (149, 182)
     assert (round(satt["Korea"]["Intercept"]), round(satt["USA"]["Intercept"])) == (418, 208)
+    says(NB, "where schools differ as little as in Korea, the within-school part weighs more")
+    # the within-school share of the intercept's sampling variance is larger in Korea
+    share = {}
+    for c, f in rc.items():
+        m = f.n_obs / f.n_groups
+        tau00 = f.tau.loc["Intercept", "Intercept"]
+        share[c] = (f.sigma2 / m) / (tau00 + f.sigma2 / m)
+    assert share["Korea"] > 0.5 > share["USA"]
     t = sorted(abs(f.fixed.loc["college", "t"]) for f in rc.values())
     assert t[0] >= 7 and t[1] < 10.5
 
