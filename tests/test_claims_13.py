@@ -425,3 +425,15 @@ def test_level2_variance_function(fits, residuals, data):
     assert (implied(usa, 1), implied(usa, 0)) == (0.684, 0.665)
     assert (implied(un, 1), implied(un, 0)) == (0.723, 0.651)
     assert un.tau.loc["Intercept", "college"] > 0
+
+
+def test_school_residual_df(fits):
+    says(
+        NB,
+        "$f_j = n_j - 3$ degrees of freedom ($n_j - 2$ in a school where college or boy does not "
+        "vary",
+    )
+    for fit in fits.values():
+        table = dg.school_residual_variances(fit)
+        lost = table["n_students"] - table["df"]
+        assert set(lost) <= {2, 3} and (lost == 3).mean() > 0.5
