@@ -173,3 +173,21 @@ def test_every_notebook_has_a_summary_and_exercises():
         markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         assert "## Summary" in markdown, path.name
         assert "## Exercises" in markdown or path.name == NB, path.name
+
+
+def test_the_python_versions_match_the_package():
+    says(NB, "**On your own machine** (Python 3.11.5 to 3.13)")
+    import tomllib
+
+    project = tomllib.loads((NOTEBOOKS.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["requires-python"] == ">=3.11.5,<3.14"
+
+
+def test_statsmodels_gives_no_aic_under_reml(timss):
+    says(NB, "statsmodels reports no AIC under REML")
+    import numpy as np
+    import statsmodels.formula.api as smf
+
+    korea = timss[timss["country"] == "Korea"]
+    fit = smf.mixedlm("math ~ 1", korea, groups=korea["school"]).fit(reml=True)
+    assert np.isnan(fit.aic)
