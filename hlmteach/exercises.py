@@ -967,16 +967,30 @@ _ALL: tuple[Exercise, ...] = (
         "fit.deviance is -2 times the log pseudo-likelihood: divide it by -2 (a log "
         "pseudo-likelihood of survey-weighted data is negative and very large).",
     ),
-    # 12.2-12.4: tolerance 0.006 accepts two decimals. 12.2 rejects the 'size' and 'effective'
-    # fits' escs (about 0.03 away); 12.4 rejects the first plausible value's SE (0.59 away).
+    # 12.2-12.4: tolerance 0.006 accepts two decimals. 12.2 (pooled, 28.434) rejects the
+    # single-PV school-weights-only escs printed in section 5 (28.73) and the raw-weight pooled
+    # escs of section 6 (25.88); 12.4 rejects the first plausible value's SE (0.59 away).
     Exercise(
         "12.2",
         "Fit the published PISA model with the school weights only (group_weights='w_fschwt', "
-        "no weights). What is the escs coefficient?",
-        lambda: float(_pisa_fit(None, "w_fschwt").fixed.loc["escs", "estimate"]),
+        "no weights) to all five plausible values and pool them. What is the pooled escs "
+        "coefficient?",
+        lambda: float(
+            __import__("hlmteach.plausible", fromlist=["fit_plausible_values"])
+            .fit_plausible_values(
+                __import__("hlmteach.data", fromlist=["load_pisa"]).load_pisa(),
+                "{pv} ~ st29q03 + sc14q02 + st04q01 + escs",
+                list(_PISA_PVS),
+                group="schoolid",
+                method="ML",
+                group_weights="w_fschwt",
+            )
+            .fixed.loc["escs", "estimate"]
+        ),
         0.006,
-        "Leave weights= out (or pass None) and keep group_weights='w_fschwt' and method='ML'; "
-        "read the escs row of fit.fixed.",
+        "Use hlm.fit_plausible_values with outcomes pv1math ... pv5math, method='ML' and "
+        "group_weights='w_fschwt' but no weights=; read the escs row of .fixed (the pooled "
+        "estimate, not the first plausible value's).",
     ),
     # 12.3: tolerance 0.06 accepts one decimal and rejects the 'size' fit (about 0.75 away) and
     # the raw-weight fit (about 276 away).

@@ -452,16 +452,46 @@ def test_exercise_12_1_the_stata_form_gives_the_published_log_likelihood(pisa):
     assert not hlm.check("12.1", stata.deviance).correct
 
 
-def test_exercise_12_2_school_weights_only_is_close_to_the_scaled_fits(prose, fits):
+def test_exercise_12_2_school_weights_only_is_close_to_the_scaled_fits(prose, fits, pisa, pooled):
     says(
-        prose, 'It is close to the `"size"` and `"effective"` fits and away from the raw-weight fit'
+        prose,
+        'school_only.fixed.loc["escs", ["estimate", "se"]]   # about 28.4 (SE 2.65)',
+        "# raw weights, section 6: about 25.9 (SE 2.11)",
+        "The pooled `escs` coefficient is about 28.4 with school weights only, against 25.9 with "
+        "raw weights at both levels: a difference of about 2.6, about one standard error, so "
+        "not small. As in the single-PV fits of section 5, school weights only agree with the "
+        '`"size"` fit (pooled, also about 28.4) and not with raw weights',
     )
+    pooled_fit = {
+        name: hlm.fit_plausible_values(
+            pisa,
+            "{pv} ~ st29q03 + sc14q02 + st04q01 + escs",
+            outcomes=PVS,
+            group="schoolid",
+            method="ML",
+            **weights,
+        ).fixed.loc["escs"]
+        for name, weights in (
+            ("school only", {"group_weights": "w_fschwt"}),
+            ("size", {"weight_scaling": "size", **BOTH}),
+        )
+    }
+    school, raw = pooled_fit["school only"], pooled.fixed.loc["escs"]
+    assert solution_value("12.2") == pytest.approx(school["estimate"])
+    assert (round(school["estimate"], 1), round(school["se"], 2)) == (28.4, 2.65)
+    assert (round(raw["estimate"], 1), round(raw["se"], 2)) == (25.9, 2.11)
+    assert round(pooled_fit["size"]["estimate"], 1) == 28.4
+    difference = school["estimate"] - raw["estimate"]
+    assert round(difference, 1) == 2.6
+    assert 0.9 < difference / school["se"] < 1.25 and 0.9 < difference / raw["se"] < 1.25
+    # the single-PV fits of section 5: school weights only next to "size", away from raw
     escs = {name: fit.fixed.loc["escs", "estimate"] for name, fit in fits.items()}
-    assert solution_value("12.2") == pytest.approx(escs["school only"])
     assert abs(escs["school only"] - escs["size"]) < 0.1
     assert abs(escs["school only"] - escs["none"]) > 2
-    for wrong in ("size", "effective", "none"):
-        assert not hlm.check("12.2", escs[wrong]).correct, wrong
+    # the self-check rejects the printed single-PV number and the raw-weight pooled one
+    assert hlm.check("12.2", school["estimate"]).correct
+    for wrong in (escs["school only"], raw["estimate"]):
+        assert not hlm.check("12.2", wrong).correct, wrong
 
 
 def test_exercise_12_3_effective_scaling_shrinks_the_slope_variance(prose, pisa):
