@@ -110,24 +110,38 @@ def _check_data(fit: HLMResult, data: object) -> pd.DataFrame:
 # -- per-school blocks ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Blocks:
-    """Per-school pieces of the GLS algebra at the fit's variance components."""
+    """Per-school pieces of the GLS algebra at the fit's variance components.
 
-    XtVinvX: np.ndarray  # (J, p, p): X_j' V_j^-1 X_j
-    XtVinve: np.ndarray  # (J, p): X_j' V_j^-1 e_j, e = y - X b (marginal residuals)
-    kernel: np.ndarray  # (J, q, q): K_j = (I + T Z_j'Z_j)^-1 T, T = tau / sigma2
-    ZtX: np.ndarray  # (J, q, p)
-    Zte: np.ndarray  # (J, q)
+    They are computed for the well-conditioned columns ``X A`` and ``Z B`` (centred on
+    the intercept and scaled, :func:`_conditioning`), so that a predictor in odd units
+    or far from 0 loses no precision; every diagnostic is invariant to such a change of
+    columns, and ``A`` and ``B`` map coefficients and EBLUPs back.
+    """
+
+    XtVinvX: np.ndarray  # (J, p, p): A' X_j' V_j^-1 X_j A
+    XtVinve: np.ndarray  # (J, p): A' X_j' V_j^-1 e_j, e = y - X b (marginal residuals)
+    kernel: np.ndarray  # (J, q, q): K_j = (I + T Z_j'Z_j)^-1 T in the columns Z B
+    ZtX: np.ndarray  # (J, q, p): B' Z_j' X_j A
+    Zte: np.ndarray  # (J, q): B' Z_j' e_j
     sizes: np.ndarray  # (J,)
+    A: np.ndarray  # (p, p): coefficients b = A b~
+    B: np.ndarray  # (q, q): random effects u = B u~
+    exact_zero: np.ndarray  # (J, q): EBLUPs that are 0 exactly, tau Z_j' = 0 in that row
 
     @property
     def information(self) -> np.ndarray:
-        """X' V^-1 X, the inverse of the fixed effects' covariance matrix."""
+        """X'V^-1X in the conditioned columns, the inverse of Cov(b~)."""
         return self.XtVinvX.sum(axis=0)
 
     @property
     def eblups(self) -> np.ndarray:
-        """(J, q) BLUPs K_j Z_j' e_j."""
-        return np.einsum("jab,jb->ja", self.kernel, self.Zte)
+        """(J, q) BLUPs u_j = B K_j Z~_j' e_j, in the fit's own columns."""
+        eblups = np.einsum("jab,jb->ja", self.kernel, self.Zte) @ self.B.T
+        return np.where(self.exact_zero, 0.0, eblups)
+
+    def original(self, coefficients: np.ndarray) -> np.ndarray:
+        """Coefficient vectors (..., p) of the conditioned columns, in the fit's columns."""
+        return coefficients @ self.A.T
 
 
 def _school_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
@@ -137,11 +151,39 @@ def _school_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.nda
     return np.add.reduceat(values[order], starts, axis=0)
 
 
-def _blocks(fit: HLMResult) -> _Blocks:
+def _conditioning(M: np.ndarray) -> np.ndarray:
+    """A matrix C with ``M C`` centred on the intercept column and scaled to unit spread.
+
+    A constant column (the intercept) is scaled to 1; with one, every other column is
+    centred at its mean and divided by its SD; without, divided by its root mean square.
+    """
+    k = M.shape[1]
+    C = np.eye(k)
+    spread = M.std(axis=0)
+    constant = np.flatnonzero((spread <= 1e-12 * np.abs(M).max(axis=0)) & (M[0] != 0))
+    intercept = int(constant[0]) if constant.size else None
+    for j in range(k):
+        if j in constant:
+            C[j, j] = 1.0 / M[0, j]
+        elif intercept is not None and spread[j] > 0:
+            C[j, j] = 1.0 / spread[j]
+            C[intercept, j] = -M[:, j].mean() / spread[j] / M[0, intercept]
+        else:
+            rms = np.sqrt(np.mean(M[:, j] ** 2))
+            C[j, j] = 1.0 / rms if rms > 0 else 1.0
+    return C
+
+
+def _blocks(fit: HLMResult, A: np.ndarray | None = None, B: np.ndarray | None = None) -> _Blocks:
+    """The blocks of ``fit``; pass ``A`` and ``B`` of another fit to share its columns."""
     design = fit.design
-    X, Z, codes, J = design.X, design.Z, design.group_codes, design.n_groups
-    e = design.y - X @ fit.fixed["estimate"].to_numpy()
-    T = fit.tau.to_numpy() / fit.sigma2
+    codes, J = design.group_codes, design.n_groups
+    A = _conditioning(design.X) if A is None else A
+    B = _conditioning(design.Z) if B is None else B
+    X, Z = design.X @ A, design.Z @ B
+    e = design.y - design.X @ fit.fixed["estimate"].to_numpy()
+    B_inv = np.linalg.inv(B)
+    T = B_inv @ fit.tau.to_numpy() @ B_inv.T / fit.sigma2
     ZtZ = _school_sums(Z[:, :, None] * Z[:, None, :], codes, J)
     ZtX = _school_sums(Z[:, :, None] * X[:, None, :], codes, J)
     XtX = _school_sums(X[:, :, None] * X[:, None, :], codes, J)
@@ -154,7 +196,12 @@ def _blocks(fit: HLMResult) -> _Blocks:
     KZtX = kernel @ ZtX
     XtVinvX = (XtX - np.swapaxes(ZtX, 1, 2) @ KZtX) / fit.sigma2
     XtVinve = (Xte - np.einsum("jqp,jq->jp", KZtX, Zte)) / fit.sigma2
-    return _Blocks(XtVinvX, XtVinve, kernel, ZtX, Zte, np.bincount(codes, minlength=J))
+    sizes = np.bincount(codes, minlength=J)
+    # u_jk = [tau Z_j' V_j^-1 e_j]_k is 0 exactly when row k of tau Z_j' is 0 (e.g. a slope
+    # in a school where its predictor is always 0, with uncorrelated effects); rounding in
+    # the conditioned columns must not make it 1e-17.
+    TZt_norms = _school_sums((design.Z @ fit.tau.to_numpy()) ** 2, codes, J)
+    return _Blocks(XtVinvX, XtVinve, kernel, ZtX, Zte, sizes, A, B, TZt_norms == 0)
 
 
 # -- level-1 residuals ----------------------------------------------------------------------------
@@ -235,10 +282,15 @@ def _eblup_table(fit: HLMResult, blocks: _Blocks, term: str) -> pd.DataFrame:
     KZtX = blocks.kernel @ blocks.ZtX
     # Prediction error variance of u_j (SAS "StdErr Pred" squared), and Var(u_j hat) = tau - PEV.
     pev = fit.sigma2 * blocks.kernel + KZtX @ cov_beta @ np.swapaxes(KZtX, 1, 2)
-    sampling_var = np.clip(fit.tau.to_numpy()[k, k] - pev[:, k, k], 0.0, None)
+    pev = blocks.B @ pev @ blocks.B.T
+    tau_kk = fit.tau.to_numpy()[k, k]
+    sampling_var = tau_kk - pev[:, k, k]
+    # No sampling variance (tau at 0, or a school in which the slope's predictor does not
+    # vary): up to rounding, which must not turn 0 / 0 into a number.
+    has_variance = sampling_var > 1e-9 * tau_kk
     estimate = blocks.eblups[:, k]
     with np.errstate(divide="ignore", invalid="ignore"):
-        standardised = np.where(sampling_var > 0, estimate / np.sqrt(sampling_var), np.nan)
+        standardised = np.where(has_variance, estimate / np.sqrt(sampling_var), np.nan)
     return pd.DataFrame(
         {"n_students": blocks.sizes, "eblup": estimate, "standardised": standardised},
         index=pd.Index(fit.design.group_labels, name=fit.group),
@@ -639,7 +691,7 @@ def school_influence(fit: HLMResult) -> pd.DataFrame:
         fit.design.group_labels,
         blocks.sizes,
         _deletion_statistics(information, deleted, change),
-        change,
+        blocks.original(change),
     )
 
 
@@ -729,15 +781,16 @@ def deletion_influence(
             covariance=fit.covariance_structure,
         )
         changes.append(beta - refit.fixed["estimate"].to_numpy())
-        deleted_info.append(_blocks(refit).information)
+        deleted_info.append(_blocks(refit, full.A, full.B).information)
         with np.errstate(divide="ignore", invalid="ignore"):
             rvc.append(refit.covariance["estimate"].to_numpy() / covparms - 1.0)
     change = np.array(changes)
+    conditioned_change = np.linalg.solve(full.A, change.T).T  # b~ = A^-1 b
     out = _influence_frame(
         fit,
         labels[positions],
         full.sizes[positions],
-        _deletion_statistics(information, np.array(deleted_info), change),
+        _deletion_statistics(information, np.array(deleted_info), conditioned_change),
         change,
     )
     for j, name in enumerate(_covariance_labels(fit)):
