@@ -35,7 +35,7 @@ the source printed nothing there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -47,6 +47,7 @@ __all__ = [
     "HLM_RESULTS",
     "OLS_RESULTS",
     "SOURCE",
+    "compare_printed",
     "compare_published",
     "largest_gap",
 ]
@@ -313,3 +314,31 @@ def compare_published(
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     table.index = [labels.get(key, key) for key in keys]
     return table
+
+
+def compare_printed(rows: Sequence[tuple[str, float, str, str]]) -> None:
+    """Show our numbers beside numbers printed elsewhere (a book, lme4), one row each.
+
+    Parameters
+    ----------
+    rows : sequence of (quantity, ours, printed, source)
+        ``printed`` is the other value exactly as printed; ours is rounded to as many
+        decimals as it shows, so the two columns read alike.
+
+    Examples
+    --------
+    >>> compare_printed([("gamma00", 12.63648, "12.64", "R&B Table 4.1")])
+    quantity  ours published        source
+     gamma00 12.64     12.64 R&B Table 4.1
+    """
+    from .display import show
+
+    for row in rows:
+        if len(row) != 4 or not isinstance(row[2], str):
+            raise ModelInputError(
+                f"Each row is (quantity, our value, the value as printed (text), source); "
+                f"got {row!r}."
+            )
+    values = [[q, _like(float(ours), printed, 0), printed, src] for q, ours, printed, src in rows]
+    table = pd.DataFrame(values, columns=["quantity", "ours", "published", "source"])
+    show(table, index=False)
