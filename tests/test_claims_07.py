@@ -266,3 +266,31 @@ def test_step_1_shares_of_the_variance(anova) -> None:
         "and 82% among students of the same school.",
     )
     assert round(100 * anova.icc) == 18 and round(100 * (1 - anova.icc)) == 82
+
+
+def test_07_exercise_solutions_8_and_9() -> None:
+    """The least reliable school (14 students, 0.755) and where the sector gap closes (0.75)."""
+    says(
+        "07_practice_hsb.ipynb",
+        "The least reliable school has only 14 students (the average reliability is 0.90)",
+        "$8.61 / (8.61 + 39.15 / 14) = 0.755$",
+        "The gap is zero at cses = 0.75",
+        "(2.94 - 1.64 = 1.30 against 2.94 in a public school)",
+    )
+    hsb = hlm.load_hsb()
+    anova = hlm.fit_hlm(hsb, "mathach ~ 1", group="school")
+    reliability = anova.school_reliability["Intercept"]
+    assert hsb.groupby("school").size()[reliability.idxmin()] == 14
+    assert hsb.groupby("school").size().min() == 14
+    assert round(reliability.min(), 3) == 0.755 and round(anova.reliability["Intercept"], 2) == 0.90
+    hsb["cses"] = hsb["ses"] - hsb.groupby("school")["ses"].transform("mean")
+    full = hlm.fit_hlm(
+        hsb,
+        "mathach ~ meanses + sector + cses + meanses:cses + sector:cses",
+        group="school",
+        random=["cses"],
+    )
+    g = full.fixed["estimate"]
+    assert round(g["sector"] / -g["sector:cses"], 2) == 0.75
+    assert (round(g["sector"], 2), round(g["sector:cses"], 2)) == (1.23, -1.64)
+    assert (round(g["cses"], 2), round(g["cses"] + g["sector:cses"], 2)) == (2.94, 1.30)

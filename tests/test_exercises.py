@@ -63,11 +63,14 @@ def test_published_hsb_answers_match_our_fit(key, hsb):
         "07.7": lambda: hlm.fit_hlm(hsb, FULL, group="school", random=["cses"]).fixed.loc[
             "sector:cses", "estimate"
         ],
-        "07.8": lambda: hlm.fit_hlm(hsb, "mathach ~ 1", group="school").reliability["Intercept"],
+        "07.8": lambda: (
+            hlm.fit_hlm(hsb, "mathach ~ 1", group="school").school_reliability["Intercept"].min()
+        ),
         "07.9": lambda: (
-            hlm.fit_hlm(hsb, FULL, group="school", random=["cses"])
-            .fixed.loc[["cses", "sector:cses"], "estimate"]
-            .sum()
+            hlm.fit_hlm(hsb, FULL, group="school", random=["cses"]).fixed.loc["sector", "estimate"]
+            / -hlm.fit_hlm(hsb, FULL, group="school", random=["cses"]).fixed.loc[
+                "sector:cses", "estimate"
+            ]
         ),
     }
     assert hlm.check(key, fits[key]()).correct
