@@ -573,7 +573,8 @@ _ENTRIES: tuple[_Entry, ...] = (
     _Entry(
         "p, q",
         "numbers of parameters",
-        "p fixed effects and q covariance parameters (variances, covariances and σ²)",
+        "p fixed effects and q covariance parameters (variances, covariances and σ²); a p "
+        "printed beside a test is, as everywhere, its p-value",
         "Dimensions: Columns in X (p), Covariance Parameters (q)",
         "number of estimated parameters (p + q under full ML, q under REML)",
         "length(fixef(fit)); length(getME(fit, 'theta')) + 1",
