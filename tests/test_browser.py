@@ -42,8 +42,15 @@ def _intercept(country: str, random: list[str]) -> str:
 
 
 def _code_cells(path: Path) -> int:
+    """Code cells whose execution count JupyterLab shows: a cell whose input is folded
+    (``jupyter.source_hidden``) runs too, but its prompt is not drawn."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return sum(c["cell_type"] == "code" and "".join(c["source"]).strip() != "" for c in cells)
+    return sum(
+        c["cell_type"] == "code"
+        and "".join(c["source"]).strip() != ""
+        and not c["metadata"].get("jupyter", {}).get("source_hidden", False)
+        for c in cells
+    )
 
 
 def _open(page, lab, name: str) -> None:
