@@ -141,7 +141,9 @@ def _exercise_widgets(page, name: str) -> list[str]:
             tried.append(label)
         for select in cell.locator(".widget-dropdown select").all():
             options = select.locator("option").all_inner_texts()
-            other = next(o for o in options if o != select.evaluate("s => s.value"))
+            # The option shown, by its label (an ipywidgets option's value is its index).
+            current = select.evaluate("s => s.options[s.selectedIndex].text")
+            other = next(o for o in options if o != current)
             label = f"{name}: dropdown {other}"
             _responds(page, cell, lambda s=select, o=other: s.select_option(label=o), label)
             tried.append(label)
