@@ -12,6 +12,8 @@ writes the other differently, and the row says so.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import NamedTuple
 
 import pandas as pd
@@ -1570,3 +1572,19 @@ def glossary(topic: str | None = None, search: str | None = None) -> pd.DataFram
         )
         table = table[hit]
     return table.reset_index(drop=True)
+
+
+class _GlossaryModule(types.ModuleType):
+    """This module, callable as :func:`glossary`.
+
+    ``hlm.glossary`` is the function; importing ``hlmteach.glossary`` (for example
+    ``from hlmteach.glossary import TOPICS``) makes Python bind the package's attribute
+    to this module instead. Calling the module calls the function, so ``hlm.glossary()``
+    works either way.
+    """
+
+    def __call__(self, topic: str | None = None, search: str | None = None) -> pd.DataFrame:
+        return glossary(topic, search)
+
+
+sys.modules[__name__].__class__ = _GlossaryModule

@@ -142,6 +142,12 @@ def lr_test(restricted: HLMResult, full: HLMResult) -> LikelihoodRatioTest:
         for which, fit in (("smaller", restricted), ("larger", full))
         if not fit.converged
     )
+    if same_fixed and added_random > 1:
+        notes += (
+            f"{added_random} random effects are added at once, so this chi2({extra}) p-value "
+            "is too large (conservative): hlm.boundary_lr_test gives the boundary mixture, "
+            "hlm.bootstrap_lr_test a simulation.",
+        )
     return LikelihoodRatioTest(statistic, extra, p, naive, mixture, full.method, notes)
 
 

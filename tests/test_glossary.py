@@ -435,3 +435,12 @@ def test_the_latin_symbol_table_finds_what_the_course_uses():
     for path in NOTEBOOKS.glob("*.ipynb"):
         used |= {symbol for pattern, symbol in _LATIN.items() if re.search(pattern, _prose(path))}
     assert {"Q̄", "Ū", "u_0j", "r_ij", "n_j", "w_j", "FMI", "ICC"} <= used
+
+
+def test_hlm_glossary_stays_callable_after_importing_its_module():
+    """Importing hlmteach.glossary rebinds the package's attribute to the module: still callable."""
+    import hlmteach as hlm
+    from hlmteach.glossary import TOPICS  # noqa: F401 (the import is the point)
+
+    assert len(hlm.glossary()) == len(glossary()) > 100
+    assert len(hlm.glossary(search="ICC")) >= 1
