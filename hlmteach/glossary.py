@@ -776,8 +776,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "θ",
         "proficiency",
         "a student's true (latent) proficiency, of which the test score is a noisy measure and "
-        "the PVs are draws given the answers (notebook 12 writes the parameter vector in "
-        "the sandwich formula in words instead)",
+        "the PVs are draws given the answers",
         "not available (the PVs stand for it)",
         "not available",
         "not available",
@@ -1076,7 +1075,7 @@ _ENTRIES: tuple[_Entry, ...] = (
         "survey weights",
     ),
     _Entry(
-        "",
+        "I, S, ψ̂",
         "sandwich (cluster-robust) standard error",
         "a variance estimate 'bread⁻¹ × meat × bread⁻¹' from the curvature of the "
         "(pseudo-)likelihood and the spread of the schools' score contributions; valid when the "

@@ -316,13 +316,7 @@ _CLASHES = [
 
 #: Clashes reported to the notebooks' authors (helper_briefs/terms_h5.md) and not fixed yet:
 #: strict expected failures. A fix makes the test pass (XPASS, an error): delete the entry.
-KNOWN_CLASHES: dict[str, set[str]] = {
-    "12_real_timss_files.ipynb": {
-        "J as the sandwich's meat",
-        "θ̂ as the parameter vector",
-        "n as the number of schools",
-    },
-}
+KNOWN_CLASHES: dict[str, set[str]] = {}
 
 
 class KnownClashError(AssertionError):
