@@ -154,24 +154,13 @@ def _school_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.nda
 def _conditioning(M: np.ndarray) -> np.ndarray:
     """A matrix C with ``M C`` centred on the intercept column and scaled to unit spread.
 
-    A constant column (the intercept) is scaled to 1; with one, every other column is
-    centred at its mean and divided by its SD; without, divided by its root mean square.
+    The engine's own map (:attr:`hlmteach.engine.Standardisation.fixed_map`): with a
+    constant column, every other column is centred at its mean; each is then divided by
+    its root mean square.
     """
-    k = M.shape[1]
-    C = np.eye(k)
-    spread = M.std(axis=0)
-    constant = np.flatnonzero((spread <= 1e-12 * np.abs(M).max(axis=0)) & (M[0] != 0))
-    intercept = int(constant[0]) if constant.size else None
-    for j in range(k):
-        if j in constant:
-            C[j, j] = 1.0 / M[0, j]
-        elif intercept is not None and spread[j] > 0:
-            C[j, j] = 1.0 / spread[j]
-            C[intercept, j] = -M[:, j].mean() / spread[j] / M[0, intercept]
-        else:
-            rms = np.sqrt(np.mean(M[:, j] ** 2))
-            C[j, j] = 1.0 / rms if rms > 0 else 1.0
-    return C
+    from .engine import Standardisation
+
+    return Standardisation.of(np.zeros(M.shape[0]), M, M[:, :1]).fixed_map
 
 
 def _blocks(fit: HLMResult, A: np.ndarray | None = None, B: np.ndarray | None = None) -> _Blocks:
