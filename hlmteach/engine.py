@@ -33,6 +33,7 @@ __all__ = [
     "CrossProducts",
     "EngineFit",
     "Standardisation",
+    "criterion_derivatives",
     "deviance_and_gradient",
     "evaluate_at",
     "fit_mixed_model",
@@ -719,6 +720,111 @@ def deviance_and_gradient(
     return dev, grad_lambda[structure.rows, structure.cols]
 
 
+def criterion_derivatives(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool = True
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The profiled criterion over ``theta``, its gradient and its exact Hessian.
+
+    With ``sigma2`` and ``beta`` profiled out, the criterion is
+    ``log|I + T Z'Z| + n log r2(T)`` (plus ``log|X'P X|`` under REML), with
+    ``T = Lambda Lambda'``, ``P = (I + Z T Z')^-1`` and ``r2`` the penalised residual
+    sum of squares. Its second derivatives in ``T`` need only the per-school blocks
+    ``Q = Z'P Z``, ``W = Z'P X`` and ``u = Z'P r`` (Bates et al. 2015; Lindstrom &
+    Bates 1988): with ``d`` a change of ``T``,
+
+    - ``d log|M| = tr(Q dT)`` and ``d2 log|M| = -tr(dT Q dT' Q)``;
+    - ``d r2 = -u' dT u`` and ``d2 r2 = 2 u' dT Q dT' u - 2 b' (X'PX)^-1 b'`` with
+      ``b = sum_j W_j' dT u_j`` (``beta`` moves with ``T``);
+    - ``d log|X'PX| = -tr(N dT)`` with ``N_j = W_j (X'PX)^-1 W_j'``, and
+      ``d2 log|X'PX| = 2 tr(dT Q dT' N) - tr(A^-1 B A^-1 B')`` with
+      ``B = sum_j W_j' dT W_j``.
+
+    The chain rule through ``T = Lambda Lambda'`` gives the Hessian in ``theta``.
+    With survey weights, each school's terms carry its weight.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Free elements of the relative covariance factor ``Lambda``.
+    cp : CrossProducts
+        The data's cross-product blocks.
+    structure : CovarianceStructure
+        Which elements of ``Lambda`` ``theta`` fills.
+    reml : bool
+        REML (default) or ML.
+
+    Returns
+    -------
+    deviance : float
+        As :func:`deviance_and_gradient` (``inf`` where V is not positive definite,
+        with a zero gradient and a NaN Hessian).
+    gradient : ndarray
+        (k,) derivative in ``theta``.
+    hessian : ndarray
+        (k, k) second derivatives in ``theta``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> groups = np.repeat(np.arange(20), 10)
+    >>> y = rng.normal(size=20)[groups] + rng.normal(size=200)
+    >>> cp = CrossProducts.from_arrays(y, np.ones((200, 1)), np.ones((200, 1)), groups)
+    >>> structure = CovarianceStructure("un", 1)
+    >>> dev, grad, hess = criterion_derivatives(np.array([1.0]), cp, structure)
+    >>> step = 1e-6
+    >>> up = deviance_and_gradient(np.array([1.0 + step]), cp, structure)[1]
+    >>> down = deviance_and_gradient(np.array([1.0 - step]), cp, structure)[1]
+    >>> bool(np.isclose(hess[0, 0], (up - down)[0] / (2 * step), rtol=1e-6))
+    True
+    """
+    k = structure.n_theta
+    lam = structure.factor(theta)
+    sol = _solve(cp, lam @ lam.T)
+    if sol is None:
+        return np.inf, np.zeros(k), np.full((k, k), np.nan)
+    blocks = cp.schools_last
+    n = _residual_df(cp, reml)
+    r2 = sol.r2
+    dev = _full_deviance(cp, sol, r2 / n, reml)
+    S, C, z = blocks.ZtZ, sol.C_last, sol.z_last
+    SC = _stack_product(S, C)
+    Q = S - _stack_product(SC, S)
+    u = z - _stack_vector(SC, z)
+    wQ, wu = blocks.weighted(Q), blocks.weighted(u)
+    UU = wu @ u.T
+    D = wQ.sum(axis=-1) - (n / r2) * UU
+    H4 = -np.einsum("lmj,nkj->klmn", wQ, Q)
+    H4 += (2.0 * n / r2) * np.einsum("kj,lmj,nj->klmn", wu, Q, u)
+    H4 -= (n / r2**2) * np.einsum("kl,mn->klmn", UU, UU)
+    needs_fixed = reml or cp.n_fixed > 0
+    if needs_fixed:
+        W = blocks.ZtX - _stack_product(SC, blocks.ZtX)
+        wW = blocks.weighted(W)
+        A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+        b = np.einsum("kaj,lj->kla", wW, u)
+        H4 -= (2.0 * n / r2) * np.einsum("kla,ab,mnb->klmn", b, A_inv, b)
+    if reml:
+        WA = np.einsum("qaj,ab->qbj", W, A_inv)
+        N = np.einsum("qbj,rbj->qrj", WA, wW)
+        D -= N.sum(axis=-1)
+        H4 += 2.0 * np.einsum("lmj,nkj->klmn", wQ, N)
+        q, p, J = W.shape
+        B4 = (wW.reshape(q * p, J) @ W.reshape(q * p, J).T).reshape(q, p, q, p)
+        AB = np.einsum("ab,kblc->klac", A_inv, B4)
+        H4 -= np.einsum("klac,mnca->klmn", AB, AB)
+    # dT/dtheta_a = F_a Lambda' + Lambda F_a', with F_a the unit matrix at theta_a's place.
+    units = np.zeros((k, structure.q, structure.q))
+    units[np.arange(k), structure.rows, structure.cols] = 1.0
+    dT = units @ lam.T
+    dT = dT + dT.transpose(0, 2, 1)
+    hess = np.einsum("akl,klmn,bmn->ab", dT, H4, dT)
+    # d2T/dtheta_a dtheta_b = F_a F_b' + F_b F_a', non-zero where the columns agree.
+    same_column = structure.cols[:, None] == structure.cols[None, :]
+    hess += 2.0 * same_column * D[structure.rows[None, :], structure.rows[:, None]]
+    grad = 2.0 * (D @ lam)[structure.rows, structure.cols]
+    return float(dev), grad, 0.5 * (hess + hess.T)
+
+
 @dataclass(frozen=True)
 class EngineFit:
     """The optimum of a two-level REML/ML fit, as arrays.
@@ -972,7 +1078,7 @@ def _optimum_checks(
     theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
 ) -> _OptimumCheck:
     """Is the projected gradient zero, and is there a better point off a bound (else None)?"""
-    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
+    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
@@ -983,54 +1089,37 @@ def _optimum_checks(
         # A small gradient is not enough: in a long curved valley it is small far from the
         # optimum, and the gradient of a criterion that grows with N is not small at the
         # optimum of a large data set. What a Newton step would still gain decides.
-        gradient_ok = _newton_gain(theta, grad, ~at_bound, cp, structure, reml) < 1e-8
+        gradient_ok = _newton_step(grad, hess, ~at_bound)[0] < 1e-8
     escape = _boundary_escape(theta, dev, cp, structure, reml)
     return _OptimumCheck(dev, grad, projected, gradient_ok, escape)
 
 
 def _newton_step(
-    theta: np.ndarray,
-    grad: np.ndarray,
-    free: np.ndarray,
-    cp: CrossProducts,
-    structure: CovarianceStructure,
-    reml: bool,
+    grad: np.ndarray, hess: np.ndarray, free: np.ndarray
 ) -> tuple[float, np.ndarray | None]:
     """The Newton step over the free elements, and the decrease it would bring.
 
-    ``g' H^-1 g / 2`` with H from central differences of the exact gradient: in units
-    of -2 log L, whatever N and the units of the data. The gain is infinite (and the
-    step None) where H is not positive definite (not a minimum).
+    ``g' H^-1 g / 2`` with the exact Hessian: in units of -2 log L, whatever N and the
+    units of the data. The gain is infinite (and the step None) where H is not
+    positive definite (not a minimum).
+
+    Examples
+    --------
+    >>> gain, step = _newton_step(np.array([2.0, 1.0]), np.diag([4.0, 1.0]), np.array([1, 0]) > 0)
+    >>> gain, step.tolist()
+    (0.5, [-0.5, 0.0])
     """
     idx = np.flatnonzero(free)
     if idx.size == 0:
-        return 0.0, np.zeros_like(theta)
-    # The criterion is even in each column of Lambda, so a step below zero is valid.
-    steps = 1e-5 * np.maximum(np.abs(theta[idx]), 1e-2)
-    H = _central_differences(
-        lambda t: deviance_and_gradient(t, cp, structure, reml)[1][idx], theta, idx, steps
-    ).reshape(idx.size, idx.size)
-    H = 0.5 * (H + H.T)
+        return 0.0, np.zeros_like(grad)
     try:
-        chol = np.linalg.cholesky(H)
+        chol = np.linalg.cholesky(hess[np.ix_(idx, idx)])
     except np.linalg.LinAlgError:
         return np.inf, None
-    step = np.zeros_like(theta)
+    step = np.zeros_like(grad)
     step[idx] = -_chol_solve(chol, grad[idx])
     gain = -0.5 * float(grad[idx] @ step[idx])
     return (gain, step) if np.isfinite(gain) else (np.inf, None)
-
-
-def _newton_gain(
-    theta: np.ndarray,
-    grad: np.ndarray,
-    free: np.ndarray,
-    cp: CrossProducts,
-    structure: CovarianceStructure,
-    reml: bool,
-) -> float:
-    """The decrease of the criterion a Newton step over the free elements would bring."""
-    return _newton_step(theta, grad, free, cp, structure, reml)[0]
 
 
 def _positive_columns(theta: np.ndarray, structure: CovarianceStructure) -> np.ndarray:
@@ -1041,6 +1130,85 @@ def _positive_columns(theta: np.ndarray, structure: CovarianceStructure) -> np.n
     return theta
 
 
+def _deviance(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> float:
+    """The profiled criterion alone (no gradient): for line searches and probes."""
+    lam = structure.factor(theta)
+    sol = _solve(cp, lam @ lam.T)
+    if sol is None:
+        return np.inf
+    return _full_deviance(cp, sol, sol.r2 / _residual_df(cp, reml), reml)
+
+
+def _line_search(
+    theta: np.ndarray,
+    dev: float,
+    step: np.ndarray,
+    slope: float,
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+) -> tuple[np.ndarray, float, int] | None:
+    """Backtracking (Armijo) along ``step``: the first point that lowers the criterion enough."""
+    size = 1.0
+    for tries in range(1, 41):
+        trial = _positive_columns(theta + size * step, structure)
+        trial_dev = _deviance(trial, cp, structure, reml)
+        if trial_dev <= dev + 1e-4 * size * slope:
+            return trial, trial_dev, tries
+        size /= 2.0
+    return None
+
+
+def _newton_minimise(
+    cp: CrossProducts, structure: CovarianceStructure, reml: bool, start: np.ndarray
+) -> tuple[optimize.OptimizeResult, int]:
+    """Newton's method with the exact Hessian over all of ``theta``, from ``start``.
+
+    The criterion is even in each column of ``Lambda``, so no bounds are needed: a step
+    across zero is the same covariance with the column flipped back. Where the Hessian
+    is not positive definite (far from the optimum, or at a saddle) its eigenvalues are
+    replaced by their absolute values (floored), which keeps the step a descent
+    direction. Stops when a Newton step would gain less than 1e-15 in -2 log L, or
+    after 50 iterations, or when the line search fails; the caller verifies the point.
+    """
+    theta = _positive_columns(np.asarray(start, dtype=float), structure)
+    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+    evaluations = 1
+    success = False
+    for _ in range(50):
+        if not np.isfinite(dev):
+            break
+        values, vectors = np.linalg.eigh(hess)
+        floor = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
+        if values[0] > floor:
+            step = -(vectors @ ((vectors.T @ grad) / values))
+        else:
+            step = -(vectors @ ((vectors.T @ grad) / np.maximum(np.abs(values), floor)))
+        slope = float(grad @ step)
+        regular = values[0] > floor
+        if regular and -0.5 * slope < _NEWTON_DONE:
+            success = True
+            break
+        found = None
+        if regular and -0.5 * slope < 1e-6:
+            # Near a regular optimum the full step is right, and the criterion's change
+            # is below its rounding, which a line search could not tell from a rise.
+            trial = _positive_columns(theta + step, structure)
+            trial_dev = _deviance(trial, cp, structure, reml)
+            if trial_dev <= dev + 1e-12 * max(abs(dev), 1.0):
+                found = trial, trial_dev, 1
+        if found is None:
+            found = _line_search(theta, dev, step, slope, cp, structure, reml)
+        if found is None:
+            break
+        theta, dev, tries = found
+        evaluations += tries + 1
+        dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+    return optimize.OptimizeResult(x=theta, fun=dev, success=success), evaluations
+
+
 def _newton_polish(
     theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
 ) -> tuple[np.ndarray, float, int]:
@@ -1048,31 +1216,30 @@ def _newton_polish(
 
     Where the criterion is a long curved valley (a random slope whose column is nearly
     the intercept's, under VC), a quasi-Newton method can stop with a small gradient
-    far from the optimum; Newton's steps, with the Hessian from the exact gradient,
-    cross such a valley in a few iterations. Returns the point, the gain a further
-    Newton step would bring, and the evaluations used.
+    far from the optimum; Newton's steps, with the exact Hessian, cross such a valley
+    in a few iterations. Returns the point, the gain a further Newton step would
+    bring, and the evaluations used.
     """
-    evaluations = 0
-    dev, grad = deviance_and_gradient(theta, cp, structure, reml)
+    evaluations = 1
+    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
     gain = np.inf
     for _ in range(30):
         free = ~(structure.on_diagonal & (theta <= 0.0))
-        gain, step = _newton_step(theta, grad, free, cp, structure, reml)
-        evaluations += 1 + 2 * int(free.sum())
+        gain, step = _newton_step(grad, hess, free)
         if step is None or gain < 1e-10:
             break
-        size = 1.0
-        for _ in range(40):
-            trial = _positive_columns(theta + size * step, structure)
-            trial_dev, trial_grad = deviance_and_gradient(trial, cp, structure, reml)
-            evaluations += 1
-            if trial_dev <= dev - 1e-4 * size * gain:
-                break
-            size /= 2.0
-        else:
+        found = _line_search(theta, dev, step, -2.0 * gain, cp, structure, reml)
+        if found is None:
             break
-        theta, dev, grad = trial, trial_dev, trial_grad
+        theta, dev, tries = found
+        evaluations += tries + 1
+        dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
     return theta, gain, evaluations
+
+
+#: Newton's method stops where a further step would gain less than this in -2 log L
+#: (quadratic convergence: the step before gained about its square root).
+_NEWTON_DONE = 1e-15
 
 
 class _SingleThreadedBlas:
@@ -1239,6 +1406,29 @@ def _search(
     return res, evaluations
 
 
+def _optimise(
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+    start: np.ndarray,
+    checks: Callable[[np.ndarray], _OptimumCheck],
+) -> tuple[optimize.OptimizeResult, int]:
+    """Newton's method from ``start``; where its point fails the checks, the full search.
+
+    Newton with the exact Hessian reaches a regular optimum in a few iterations. A
+    point that it cannot verify (a boundary saddle, a singular Hessian, a failed line
+    search) goes on to :func:`_search` from there, and the better of the two is kept.
+    """
+    newton, evaluations = _newton_minimise(cp, structure, reml, start)
+    check = checks(newton.x) if np.isfinite(newton.fun) else None
+    if check is not None and check.gradient_ok and check.escape is None:
+        return newton, evaluations
+    origin = newton.x if np.isfinite(newton.fun) else start
+    res, more = _search(cp, structure, reml, origin, checks)
+    best = res if res.fun <= newton.fun else newton
+    return best, evaluations + more
+
+
 def _fit(
     cp: CrossProducts,
     structure: CovarianceStructure,
@@ -1260,7 +1450,7 @@ def _fit(
             checked[theta.tobytes()] = _optimum_checks(theta, cp, structure, reml)
         return checked[theta.tobytes()]
 
-    res, evaluations = _search(cp, structure, reml, start, checks)
+    res, evaluations = _optimise(cp, structure, reml, start, checks)
     # An optimum with a variance at or near zero, or one far larger than sigma2 (in the
     # standardised units: a relative factor below 0.01 or above 10), is where these
     # likelihoods have more than one local optimum: search from lme4's start, from a
@@ -1273,7 +1463,7 @@ def _fit(
             for k in np.flatnonzero(structure.on_diagonal)
         ]
         for other_start in (identity, 0.1 * identity, *alone):
-            other, more = _search(cp, structure, reml, other_start, checks)
+            other, more = _optimise(cp, structure, reml, other_start, checks)
             evaluations += more
             if other.fun < res.fun - 1e-9 * cp.weight_scale:
                 res = other
