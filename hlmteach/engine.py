@@ -89,19 +89,20 @@ class Standardisation:
         shift = np.zeros(X.shape[1])
         fixed_shift = None
         if y.size:
-            constant = np.flatnonzero((np.ptp(X, axis=0) == 0) & (X[0] != 0))
+            constant = _constant_columns(X)
             if constant.size:
                 intercept = constant[0]
                 shift[intercept] = float(np.mean(y)) / X[0, intercept]
                 fixed_shift = np.mean(X, axis=0) / X[0, intercept]
                 fixed_shift[intercept] = 0.0
-        spread = float(np.std(y - X @ shift)) if y.size else 0.0
+        centred_y = y - X @ shift
+        spread = float(np.sqrt(centred_y @ centred_y / y.size)) if y.size else 0.0
         if fixed_shift is not None:
-            X = X - np.outer(X[:, intercept], fixed_shift)
+            X = X - X[0, intercept] * fixed_shift  # the column is that constant throughout
         random_shift = None
-        if centre_random and Z.shape[1] > 1 and y.size and np.ptp(Z[:, 0]) == 0 and Z[0, 0] != 0:
+        if centre_random and Z.shape[1] > 1 and y.size and _constant_columns(Z[:, :1]).size:
             random_shift = np.r_[0.0, np.mean(Z[:, 1:], axis=0) / Z[0, 0]]
-            Z = Z - np.outer(Z[:, 0], random_shift)
+            Z = Z - Z[0, 0] * random_shift
         return cls(
             spread if spread > 0 and np.isfinite(spread) else 1.0,
             shift,
@@ -132,8 +133,25 @@ def _centring_map(shift: np.ndarray | None, scale: np.ndarray, constant: int) ->
 
 
 def _column_scale(M: np.ndarray) -> np.ndarray:
-    scale = np.sqrt(np.mean(M**2, axis=0)) if M.shape[0] else np.ones(M.shape[1])
+    """Root mean square of each column (1 where it is zero or not finite)."""
+    if not M.shape[0]:
+        return np.ones(M.shape[1])
+    scale = np.sqrt(np.einsum("ij,ij->j", M, M) / M.shape[0])
     return np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+
+
+def _constant_columns(M: np.ndarray) -> np.ndarray:
+    """Indices of the columns that hold one non-zero value in every row.
+
+    Examples
+    --------
+    >>> _constant_columns(np.array([[1.0, 2.0, 0.0], [1.0, 3.0, 0.0]])).tolist()
+    [0]
+    """
+    first = M[0]
+    # The first rows rule out most columns; only the rest are compared in full.
+    maybe = np.flatnonzero((M[:64] == first).all(axis=0) & (first != 0))
+    return np.array([j for j in maybe if (M[:, j] == first[j]).all()], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -292,16 +310,14 @@ class CrossProducts:
                 y, X @ st.fixed_map, Z @ st.random_map, group_codes, weights, group_weights
             )
             return replace(plain, standardisation=st)
-        order = np.argsort(group_codes, kind="stable")
-        codes = group_codes[order]
+        codes = np.asarray(group_codes)
+        if weights is None and group_weights is None:
+            return cls._unweighted(y, X, Z, codes)
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
         y, X, Z = y[order], X[order], Z[order]
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         sizes = np.diff(np.r_[starts, codes.shape[0]])
-        if weights is None and group_weights is None:
-            ZtZ = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
-            ZtX = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
-            Zty = np.add.reduceat(Z * y[:, None], starts, axis=0)
-            return cls(ZtZ, ZtX, Zty, X.T @ X, X.T @ y, float(y @ y), sizes)
         w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, float)[order]
         school_w = (
             np.ones(sizes.shape[0]) if group_weights is None else np.asarray(group_weights, float)
@@ -323,6 +339,36 @@ class CrossProducts:
             school_XtX=school_XtX,
             school_Xty=school_Xty,
             school_yty=np.add.reduceat(w * y * y, starts),
+        )
+
+    @classmethod
+    def _unweighted(
+        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray
+    ) -> CrossProducts:
+        """The blocks without weights: one pass over [Z, X, y] per random effect.
+
+        Rows already in school order (the usual case) are not copied into order.
+        """
+        q, p = Z.shape[1], X.shape[1]
+        columns = np.concatenate([Z, X, y[:, None]], axis=1)
+        if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
+            order = np.argsort(codes, kind="stable")
+            codes, columns = codes[order], columns[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        sizes = np.diff(np.r_[starts, codes.shape[0]])
+        per_school = np.stack(
+            [np.add.reduceat(columns[:, a, None] * columns, starts, axis=0) for a in range(q)],
+            axis=1,
+        )  # (J, q, q + p + 1): Z_j' [Z_j, X_j, y_j]
+        totals = columns[:, q:].T @ columns[:, q:]  # [X, y]' [X, y]
+        return cls(
+            np.ascontiguousarray(per_school[:, :, :q]),
+            np.ascontiguousarray(per_school[:, :, q : q + p]),
+            np.ascontiguousarray(per_school[:, :, -1]),
+            totals[:p, :p].copy(),
+            totals[:p, p].copy(),
+            float(totals[p, p]),
+            sizes,
         )
 
 
@@ -1075,10 +1121,19 @@ class _OptimumCheck(NamedTuple):
 
 
 def _optimum_checks(
-    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+    theta: np.ndarray,
+    cp: CrossProducts,
+    structure: CovarianceStructure,
+    reml: bool,
+    derivatives: tuple[float, np.ndarray, np.ndarray] | None = None,
 ) -> _OptimumCheck:
-    """Is the projected gradient zero, and is there a better point off a bound (else None)?"""
-    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+    """Is the projected gradient zero, and is there a better point off a bound (else None)?
+
+    ``derivatives`` are :func:`criterion_derivatives` at ``theta``, if already known.
+    """
+    if derivatives is None:
+        derivatives = criterion_derivatives(theta, cp, structure, reml)
+    dev, grad, hess = derivatives
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
@@ -1149,9 +1204,10 @@ def _line_search(
     cp: CrossProducts,
     structure: CovarianceStructure,
     reml: bool,
+    first_size: float = 1.0,
 ) -> tuple[np.ndarray, float, int] | None:
     """Backtracking (Armijo) along ``step``: the first point that lowers the criterion enough."""
-    size = 1.0
+    size = first_size
     for tries in range(1, 41):
         trial = _positive_columns(theta + size * step, structure)
         trial_dev = _deviance(trial, cp, structure, reml)
@@ -1191,22 +1247,26 @@ def _newton_minimise(
         if regular and -0.5 * slope < _NEWTON_DONE:
             success = True
             break
-        found = None
-        if regular and -0.5 * slope < 1e-6:
-            # Near a regular optimum the full step is right, and the criterion's change
-            # is below its rounding, which a line search could not tell from a rise.
-            trial = _positive_columns(theta + step, structure)
-            trial_dev = _deviance(trial, cp, structure, reml)
-            if trial_dev <= dev + 1e-12 * max(abs(dev), 1.0):
-                found = trial, trial_dev, 1
-        if found is None:
-            found = _line_search(theta, dev, step, slope, cp, structure, reml)
+        # The full step first, with all derivatives (Newton's steps are mostly taken whole).
+        trial = _positive_columns(theta + step, structure)
+        trial_derivatives = criterion_derivatives(trial, cp, structure, reml)
+        evaluations += 1
+        trial_dev = trial_derivatives[0]
+        # Near a regular optimum the criterion's change is below its rounding, which a
+        # line search could not tell from a rise: there the full step is taken.
+        rounding = 1e-12 * max(abs(dev), 1.0) if regular and -0.5 * slope < 1e-6 else 0.0
+        if trial_dev <= dev + 1e-4 * slope or (rounding and trial_dev <= dev + rounding):
+            theta, (dev, grad, hess) = trial, trial_derivatives
+            continue
+        found = _line_search(theta, dev, step, slope, cp, structure, reml, first_size=0.5)
         if found is None:
             break
         theta, dev, tries = found
         evaluations += tries + 1
         dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
-    return optimize.OptimizeResult(x=theta, fun=dev, success=success), evaluations
+    result = optimize.OptimizeResult(x=theta, fun=dev, success=success)
+    result.derivatives = (dev, grad, hess)
+    return result, evaluations
 
 
 def _newton_polish(
@@ -1369,7 +1429,7 @@ def _search(
     structure: CovarianceStructure,
     reml: bool,
     start: np.ndarray,
-    checks: Callable[[np.ndarray], _OptimumCheck],
+    checks: Callable[..., _OptimumCheck],
 ) -> tuple[optimize.OptimizeResult, int]:
     """L-BFGS-B from ``start``, then what the checks ask for, until they pass.
 
@@ -1411,7 +1471,7 @@ def _optimise(
     structure: CovarianceStructure,
     reml: bool,
     start: np.ndarray,
-    checks: Callable[[np.ndarray], _OptimumCheck],
+    checks: Callable[..., _OptimumCheck],
 ) -> tuple[optimize.OptimizeResult, int]:
     """Newton's method from ``start``; where its point fails the checks, the full search.
 
@@ -1420,7 +1480,7 @@ def _optimise(
     search) goes on to :func:`_search` from there, and the better of the two is kept.
     """
     newton, evaluations = _newton_minimise(cp, structure, reml, start)
-    check = checks(newton.x) if np.isfinite(newton.fun) else None
+    check = checks(newton.x, newton.derivatives) if np.isfinite(newton.fun) else None
     if check is not None and check.gradient_ok and check.escape is None:
         return newton, evaluations
     origin = newton.x if np.isfinite(newton.fun) else start
@@ -1445,9 +1505,11 @@ def _fit(
         start = np.where(structure.on_diagonal, np.maximum(start, 1e-2), start)
     checked: dict[bytes, _OptimumCheck] = {}
 
-    def checks(theta: np.ndarray) -> _OptimumCheck:
+    def checks(
+        theta: np.ndarray, derivatives: tuple[float, np.ndarray, np.ndarray] | None = None
+    ) -> _OptimumCheck:
         if theta.tobytes() not in checked:
-            checked[theta.tobytes()] = _optimum_checks(theta, cp, structure, reml)
+            checked[theta.tobytes()] = _optimum_checks(theta, cp, structure, reml, derivatives)
         return checked[theta.tobytes()]
 
     res, evaluations = _optimise(cp, structure, reml, start, checks)
