@@ -1710,22 +1710,46 @@ def evaluate_at(
 
 
 def _moment_start(cp: CrossProducts, structure: CovarianceStructure) -> np.ndarray:
-    """A start from per-school OLS: the spread of school coefficients relative to sigma2."""
+    """A method-of-moments start from per-school OLS (Swamy 1970).
+
+    The spread of the schools' own coefficients overstates ``T`` by their sampling
+    variance, ``sigma2 (Z_j'Z_j)^-1`` on average, which is subtracted; ``sigma2`` is the
+    residual variance within schools. Eigenvalues are floored at 0.01, so that the
+    start is off the boundary. Schools with no more students than random effects
+    have no OLS coefficients and are left out; with too few others, lme4's start.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> groups = np.repeat(np.arange(200), 20)
+    >>> y = rng.normal(scale=0.7, size=200)[groups] + rng.normal(size=4000)
+    >>> cp = CrossProducts.from_arrays(y, np.ones((4000, 1)), np.ones((4000, 1)), groups)
+    >>> _moment_start(cp, CovarianceStructure("un", 1)).round(2).tolist()  # the truth: 0.7
+    [0.64]
+    """
     q = cp.n_random
+    informative = cp.group_sizes > q
+    if informative.sum() <= q:
+        return structure.start()
     beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
-    z = cp.Zty - cp.ZtX @ beta
-    ridge = 1e-6 * np.eye(q) * np.maximum(np.trace(cp.ZtZ, axis1=1, axis2=2)[:, None, None], 1.0)
-    b = np.linalg.solve(cp.ZtZ + ridge, z[..., None])[..., 0]
+    z = (cp.Zty - cp.ZtX @ beta)[informative]
+    S = cp.ZtZ[informative]
+    ridge = 1e-6 * np.eye(q) * np.maximum(np.trace(S, axis1=1, axis2=2)[:, None, None], 1.0)
+    S_inv = np.linalg.inv(S + ridge)
+    b = np.einsum("jab,jb->ja", S_inv, z)
     rss = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
-    sigma2 = max(rss / cp.n_obs, 1e-12)
-    spread = np.atleast_2d(np.cov(b, rowvar=False)) / sigma2
-    spread = spread + 1e-4 * np.eye(q)
+    within_df = cp.n_obs - q * int(informative.sum()) - cp.n_fixed
+    within = rss - float(np.einsum("ja,ja->", b, z))
+    sigma2 = within / within_df if within_df > 0 and within > 0 else rss / cp.n_obs
+    if not sigma2 > 0:
+        return structure.start()
+    spread = np.atleast_2d(np.cov(b, rowvar=False)) / sigma2 - S_inv.mean(axis=0)
     if structure.kind == "vc":
         spread = np.diag(np.diag(spread))
-    try:
-        lam = np.linalg.cholesky(spread)
-    except np.linalg.LinAlgError:
-        lam = np.diag(np.sqrt(np.maximum(np.diag(spread), 1e-4)))
+    if not np.all(np.isfinite(spread)):
+        return structure.start()
+    values, vectors = np.linalg.eigh(spread)
+    lam = np.linalg.cholesky((vectors * np.maximum(values, 1e-2)) @ vectors.T)
     return np.where(
         structure.on_diagonal,
         np.abs(lam[structure.rows, structure.cols]),
