@@ -766,9 +766,18 @@ def deviance_and_gradient(
     return dev, grad_lambda[structure.rows, structure.cols]
 
 
+class CriterionDerivatives(NamedTuple):
+    """The profiled criterion at one ``theta`` with its first and second derivatives."""
+
+    deviance: float
+    gradient: np.ndarray  # (k,): in theta
+    hessian: np.ndarray  # (k, k): in theta
+    matrix: np.ndarray  # (q, q) symmetric D with d criterion = tr(D dT), T = Lambda Lambda'
+
+
 def criterion_derivatives(
     theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool = True
-) -> tuple[float, np.ndarray, np.ndarray]:
+) -> CriterionDerivatives:
     """The profiled criterion over ``theta``, its gradient and its exact Hessian.
 
     With ``sigma2`` and ``beta`` profiled out, the criterion is
@@ -801,13 +810,10 @@ def criterion_derivatives(
 
     Returns
     -------
-    deviance : float
-        As :func:`deviance_and_gradient` (``inf`` where V is not positive definite,
-        with a zero gradient and a NaN Hessian).
-    gradient : ndarray
-        (k,) derivative in ``theta``.
-    hessian : ndarray
-        (k, k) second derivatives in ``theta``.
+    CriterionDerivatives
+        ``deviance`` as :func:`deviance_and_gradient` (``inf`` where V is not positive
+        definite, with a zero gradient and a NaN Hessian); ``gradient`` (k,) and
+        ``hessian`` (k, k) in ``theta``; ``matrix``, the gradient in ``T`` itself.
 
     Examples
     --------
@@ -816,7 +822,7 @@ def criterion_derivatives(
     >>> y = rng.normal(size=20)[groups] + rng.normal(size=200)
     >>> cp = CrossProducts.from_arrays(y, np.ones((200, 1)), np.ones((200, 1)), groups)
     >>> structure = CovarianceStructure("un", 1)
-    >>> dev, grad, hess = criterion_derivatives(np.array([1.0]), cp, structure)
+    >>> dev, grad, hess, _ = criterion_derivatives(np.array([1.0]), cp, structure)
     >>> step = 1e-6
     >>> up = deviance_and_gradient(np.array([1.0 + step]), cp, structure)[1]
     >>> down = deviance_and_gradient(np.array([1.0 - step]), cp, structure)[1]
@@ -827,7 +833,8 @@ def criterion_derivatives(
     lam = structure.factor(theta)
     sol = _solve(cp, lam @ lam.T)
     if sol is None:
-        return np.inf, np.zeros(k), np.full((k, k), np.nan)
+        q = structure.q
+        return CriterionDerivatives(np.inf, np.zeros(k), np.full((k, k), np.nan), np.zeros((q, q)))
     blocks = cp.schools_last
     n = _residual_df(cp, reml)
     r2 = sol.r2
@@ -868,7 +875,7 @@ def criterion_derivatives(
     same_column = structure.cols[:, None] == structure.cols[None, :]
     hess += 2.0 * same_column * D[structure.rows[None, :], structure.rows[:, None]]
     grad = 2.0 * (D @ lam)[structure.rows, structure.cols]
-    return float(dev), grad, 0.5 * (hess + hess.T)
+    return CriterionDerivatives(float(dev), grad, 0.5 * (hess + hess.T), D)
 
 
 @dataclass(frozen=True)
@@ -895,6 +902,9 @@ class EngineFit:
         Which covariance parameters sit on the boundary of the parameter space.
     gradient : ndarray
         Gradient of the profiled criterion in ``theta`` at the optimum.
+    matrix_gradient : ndarray
+        The same gradient in ``T = Lambda Lambda'`` (the symmetric D with
+        ``d criterion = tr(D dT)``), which maps exactly between units.
     converged : bool
         True only when the optimum passed the gradient and boundary checks.
     message : str
@@ -913,6 +923,7 @@ class EngineFit:
     covparm_estimates: np.ndarray
     on_boundary: np.ndarray
     gradient: np.ndarray
+    matrix_gradient: np.ndarray
     converged: bool
     message: str
     n_evaluations: int
@@ -1118,6 +1129,7 @@ class _OptimumCheck(NamedTuple):
     projected: np.ndarray
     gradient_ok: bool
     escape: np.ndarray | None
+    matrix_gradient: np.ndarray
 
 
 def _optimum_checks(
@@ -1125,7 +1137,7 @@ def _optimum_checks(
     cp: CrossProducts,
     structure: CovarianceStructure,
     reml: bool,
-    derivatives: tuple[float, np.ndarray, np.ndarray] | None = None,
+    derivatives: CriterionDerivatives | None = None,
 ) -> _OptimumCheck:
     """Is the projected gradient zero, and is there a better point off a bound (else None)?
 
@@ -1133,7 +1145,7 @@ def _optimum_checks(
     """
     if derivatives is None:
         derivatives = criterion_derivatives(theta, cp, structure, reml)
-    dev, grad, hess = derivatives
+    dev, grad, hess, matrix = derivatives
     at_bound = structure.on_diagonal & (theta <= 0.0)
     projected = np.where(at_bound, np.minimum(grad, 0.0), grad)
     scale = np.maximum(np.abs(theta), 1.0)
@@ -1146,7 +1158,7 @@ def _optimum_checks(
         # optimum of a large data set. What a Newton step would still gain decides.
         gradient_ok = _newton_step(grad, hess, ~at_bound)[0] < 1e-8
     escape = _boundary_escape(theta, dev, cp, structure, reml)
-    return _OptimumCheck(dev, grad, projected, gradient_ok, escape)
+    return _OptimumCheck(dev, grad, projected, gradient_ok, escape, matrix)
 
 
 def _newton_step(
@@ -1230,42 +1242,39 @@ def _newton_minimise(
     after 50 iterations, or when the line search fails; the caller verifies the point.
     """
     theta = _positive_columns(np.asarray(start, dtype=float), structure)
-    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+    here = criterion_derivatives(theta, cp, structure, reml)
     evaluations = 1
     success = False
     for _ in range(50):
+        dev, grad, hess, _ = here
         if not np.isfinite(dev):
             break
         values, vectors = np.linalg.eigh(hess)
         floor = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
-        if values[0] > floor:
-            step = -(vectors @ ((vectors.T @ grad) / values))
-        else:
-            step = -(vectors @ ((vectors.T @ grad) / np.maximum(np.abs(values), floor)))
-        slope = float(grad @ step)
         regular = values[0] > floor
+        step = -(vectors @ ((vectors.T @ grad) / np.maximum(np.abs(values), floor)))
+        slope = float(grad @ step)
         if regular and -0.5 * slope < _NEWTON_DONE:
             success = True
             break
         # The full step first, with all derivatives (Newton's steps are mostly taken whole).
         trial = _positive_columns(theta + step, structure)
-        trial_derivatives = criterion_derivatives(trial, cp, structure, reml)
+        there = criterion_derivatives(trial, cp, structure, reml)
         evaluations += 1
-        trial_dev = trial_derivatives[0]
         # Near a regular optimum the criterion's change is below its rounding, which a
         # line search could not tell from a rise: there the full step is taken.
         rounding = 1e-12 * max(abs(dev), 1.0) if regular and -0.5 * slope < 1e-6 else 0.0
-        if trial_dev <= dev + 1e-4 * slope or (rounding and trial_dev <= dev + rounding):
-            theta, (dev, grad, hess) = trial, trial_derivatives
+        if there.deviance <= dev + 1e-4 * slope or (rounding and there.deviance <= dev + rounding):
+            theta, here = trial, there
             continue
         found = _line_search(theta, dev, step, slope, cp, structure, reml, first_size=0.5)
         if found is None:
             break
-        theta, dev, tries = found
+        theta, _, tries = found
         evaluations += tries + 1
-        dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
-    result = optimize.OptimizeResult(x=theta, fun=dev, success=success)
-    result.derivatives = (dev, grad, hess)
+        here = criterion_derivatives(theta, cp, structure, reml)
+    result = optimize.OptimizeResult(x=theta, fun=here.deviance, success=success)
+    result.derivatives = here
     return result, evaluations
 
 
@@ -1281,7 +1290,7 @@ def _newton_polish(
     bring, and the evaluations used.
     """
     evaluations = 1
-    dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+    dev, grad, hess, _ = criterion_derivatives(theta, cp, structure, reml)
     gain = np.inf
     for _ in range(30):
         free = ~(structure.on_diagonal & (theta <= 0.0))
@@ -1293,7 +1302,7 @@ def _newton_polish(
             break
         theta, dev, tries = found
         evaluations += tries + 1
-        dev, grad, hess = criterion_derivatives(theta, cp, structure, reml)
+        dev, grad, hess, _ = criterion_derivatives(theta, cp, structure, reml)
     return theta, gain, evaluations
 
 
@@ -1404,11 +1413,13 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
         deviance += 2.0 * float(np.log(e).sum())
     original = cp.unstandardised()
     lam = fit.structure.factor(fit.theta)
-    if st.random_shift is None:
-        theta, gradient = (R @ lam)[rows, cols], fit.gradient / np.diag(R)[rows]
-    else:  # the centred factor is no longer triangular: take the triangular one of R Lambda
-        theta = _lower_factor(R @ lam)[rows, cols]
-        gradient = deviance_and_gradient(theta, original, fit.structure, fit.reml)[1]
+    # T = R T' R', so the criterion's gradient in T is R^-T D' R^-1.
+    R_inv = np.linalg.inv(R)
+    matrix_gradient = R_inv.T @ fit.matrix_gradient @ R_inv
+    # Centred, R Lambda is no longer triangular: take the triangular factor of the same T.
+    factor = R @ lam if st.random_shift is None else _lower_factor(R @ lam)
+    theta = factor[rows, cols]
+    gradient = 2.0 * (matrix_gradient @ factor)[rows, cols]
     return replace(
         fit,
         theta=theta,
@@ -1419,6 +1430,7 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
         deviance=float(deviance),
         covparm_estimates=_covparm_jacobian(fit) @ fit.covparm_estimates,
         gradient=gradient,
+        matrix_gradient=matrix_gradient,
         cross_products=original,
         standardised=fit,
     )
@@ -1505,9 +1517,7 @@ def _fit(
         start = np.where(structure.on_diagonal, np.maximum(start, 1e-2), start)
     checked: dict[bytes, _OptimumCheck] = {}
 
-    def checks(
-        theta: np.ndarray, derivatives: tuple[float, np.ndarray, np.ndarray] | None = None
-    ) -> _OptimumCheck:
+    def checks(theta: np.ndarray, derivatives: CriterionDerivatives | None = None) -> _OptimumCheck:
         if theta.tobytes() not in checked:
             checked[theta.tobytes()] = _optimum_checks(theta, cp, structure, reml, derivatives)
         return checked[theta.tobytes()]
@@ -1584,6 +1594,7 @@ def _fit(
         dev,
         on_boundary,
         grad,
+        check.matrix_gradient,
         converged,
         message,
         evaluations,
@@ -1601,6 +1612,7 @@ def _build_fit(
     deviance: float,
     on_boundary: np.ndarray,
     gradient: np.ndarray,
+    matrix_gradient: np.ndarray,
     converged: bool,
     message: str,
     evaluations: int,
@@ -1624,6 +1636,7 @@ def _build_fit(
         covparm_estimates=np.r_[structure.pack(G), sigma2],
         on_boundary=on_boundary,
         gradient=gradient,
+        matrix_gradient=matrix_gradient,
         converged=converged,
         message=message,
         n_evaluations=evaluations,
@@ -1703,6 +1716,7 @@ def evaluate_at(
         _full_deviance(cp, sol, sigma2, reml),
         on_boundary,
         np.full(structure.n_theta, np.nan),
+        np.full((structure.q, structure.q), np.nan),
         False,
         "Evaluated at given covariance parameters; not an optimum.",
         1,
