@@ -229,8 +229,8 @@ class CrossProducts:
         s, d = st.outcome_scale, st.outcome_shift
         back = np.linalg.inv(st.random_map)  # Z = Z' @ back
         x_back = np.linalg.inv(st.fixed_map)  # X = X' @ x_back
-        ZtZ = np.einsum("ba,jbc,cd->jad", back, self.ZtZ, back)
-        ZtX = np.einsum("ba,jbc,cd->jad", back, self.ZtX, x_back)
+        ZtZ = back.T @ self.ZtZ @ back  # per school, broadcast over the stack
+        ZtX = back.T @ self.ZtX @ x_back
         XtX = x_back.T @ self.XtX @ x_back
         Zty, Xty = self.Zty @ back, self.Xty @ x_back  # still of the standardised outcome
         mapped = {
@@ -242,7 +242,7 @@ class CrossProducts:
             "yty": float(s**2 * self.yty + 2.0 * s * d @ Xty + d @ XtX @ d),
         }
         if self.school_XtX is not None:
-            school_XtX = np.einsum("ba,jbc,cd->jad", x_back, self.school_XtX, x_back)
+            school_XtX = x_back.T @ self.school_XtX @ x_back
             school_Xty = self.school_Xty @ x_back
             mapped["school_XtX"] = school_XtX
             mapped["school_Xty"] = s * school_Xty + school_XtX @ d
@@ -846,31 +846,35 @@ def criterion_derivatives(
     wQ, wu = blocks.weighted(Q), blocks.weighted(u)
     UU = wu @ u.T
     D = wQ.sum(axis=-1) - (n / r2) * UU
-    H4 = -np.einsum("lmj,nkj->klmn", wQ, Q)
-    H4 += (2.0 * n / r2) * np.einsum("kj,lmj,nj->klmn", wu, Q, u)
-    H4 -= (n / r2**2) * np.einsum("kl,mn->klmn", UU, UU)
-    needs_fixed = reml or cp.n_fixed > 0
-    if needs_fixed:
+    q, J = structure.q, S.shape[-1]
+    # The per-school second-order terms all have the form sum_j tr(dT Q_j dT' X_j):
+    # X_j = -Q_j + (2n / r2) u_j u_j' (+ 2 N_j under REML), one contraction for all.
+    X = (2.0 * n / r2) * (u[:, None, :] * u[None, :, :]) - Q
+    H4 = -(n / r2**2) * np.multiply.outer(UU, UU)
+    if cp.n_fixed:
         W = blocks.ZtX - _stack_product(SC, blocks.ZtX)
         wW = blocks.weighted(W)
-        A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-        b = np.einsum("kaj,lj->kla", wW, u)
-        H4 -= (2.0 * n / r2) * np.einsum("kla,ab,mnb->klmn", b, A_inv, b)
+        p = W.shape[1]
+        A_inv = _chol_solve(sol.A_chol, np.eye(p))
+        b = (wW.reshape(q * p, J) @ u.T).reshape(q, p, q).transpose(0, 2, 1).reshape(q * q, p)
+        H4 -= (2.0 * n / r2) * (b @ A_inv @ b.T).reshape(q, q, q, q)
     if reml:
         WA = np.einsum("qaj,ab->qbj", W, A_inv)
-        N = np.einsum("qbj,rbj->qrj", WA, wW)
-        D -= N.sum(axis=-1)
-        H4 += 2.0 * np.einsum("lmj,nkj->klmn", wQ, N)
-        q, p, J = W.shape
+        N = np.einsum("qbj,rbj->qrj", WA, W)
+        D -= blocks.weighted(N).sum(axis=-1)
+        X += 2.0 * N
         B4 = (wW.reshape(q * p, J) @ W.reshape(q * p, J).T).reshape(q, p, q, p)
-        AB = np.einsum("ab,kblc->klac", A_inv, B4)
-        H4 -= np.einsum("klac,mnca->klmn", AB, AB)
+        AB = A_inv @ B4.transpose(0, 2, 1, 3)  # (k, l, a, c)
+        H4 -= (AB.reshape(q * q, p * p) @ AB.transpose(0, 1, 3, 2).reshape(q * q, p * p).T).reshape(
+            q, q, q, q
+        )
+    H4 += np.einsum("lmj,nkj->klmn", wQ, X)
     # dT/dtheta_a = F_a Lambda' + Lambda F_a', with F_a the unit matrix at theta_a's place.
-    units = np.zeros((k, structure.q, structure.q))
+    units = np.zeros((k, q, q))
     units[np.arange(k), structure.rows, structure.cols] = 1.0
     dT = units @ lam.T
-    dT = dT + dT.transpose(0, 2, 1)
-    hess = np.einsum("akl,klmn,bmn->ab", dT, H4, dT)
+    dT = (dT + dT.transpose(0, 2, 1)).reshape(k, q * q)
+    hess = dT @ H4.reshape(q * q, q * q) @ dT.T
     # d2T/dtheta_a dtheta_b = F_a F_b' + F_b F_a', non-zero where the columns agree.
     same_column = structure.cols[:, None] == structure.cols[None, :]
     hess += 2.0 * same_column * D[structure.rows[None, :], structure.rows[:, None]]
