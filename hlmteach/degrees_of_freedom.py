@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .engine import _central_differences, _chol_solve, _gradient_g_sigma2, _solve
+from .engine import central_differences, fixed_effect_covariance, theta_sigma_gradient
 
 if TYPE_CHECKING:
     from .engine import EngineFit
@@ -92,36 +92,21 @@ def satterthwaite_df(fit: EngineFit) -> np.ndarray:
     p = cp.n_fixed
     point = np.r_[unit_free.theta, np.sqrt(unit_free.sigma2)]
 
-    def factor_and_sigma(varpar: np.ndarray) -> tuple[np.ndarray, float]:
-        return structure.factor(varpar[:-1]), float(varpar[-1])
-
     def gradient(varpar: np.ndarray) -> np.ndarray:
-        """Exact gradient of -2 log L (beta profiled) in (theta, sigma)."""
-        lam, sigma = factor_and_sigma(varpar)
-        T = lam @ lam.T
-        sol = _solve(cp, T)
-        if sol is None:
-            return np.full(varpar.shape, np.nan)
-        D, d_sigma2 = _gradient_g_sigma2(cp, sol, sigma**2, reml)
-        d_theta = 2.0 * sigma**2 * (D @ lam)[structure.rows, structure.cols]
-        return np.r_[d_theta, 2.0 * sigma * (d_sigma2 + float(np.sum(D * T)))]
+        return theta_sigma_gradient(varpar, cp, structure, reml)
 
     # The fixed effects as reported are F @ beta' (times the outcome's scale, which the
     # df do not depend on): their variances are the diagonal of F cov(beta') F'.
     F = unit_free.cross_products.standardisation.fixed_map if fit.standardised else np.eye(p)
 
     def variances(varpar: np.ndarray) -> np.ndarray:
-        lam, sigma = factor_and_sigma(varpar)
-        sol = _solve(cp, lam @ lam.T)
-        if sol is None:
-            return np.full(p, np.nan)
-        cov = sigma**2 * _chol_solve(sol.A_chol, np.eye(p))
+        cov = fixed_effect_covariance(varpar, cp, structure)
         return np.einsum("ij,jk,ik->i", F, cov, F)
 
     every = np.arange(point.size)
     steps = 1e-4 * np.maximum(np.abs(point), 1e-2)
-    hessian = _central_differences(gradient, point, every, steps)
-    jacobian = _central_differences(variances, point, every, steps)
+    hessian = central_differences(gradient, point, every, steps)
+    jacobian = central_differences(variances, point, every, steps)
     hessian = 0.5 * (hessian + hessian.T)
     if not np.all(np.isfinite(hessian)):
         return np.full(p, np.nan)

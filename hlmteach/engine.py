@@ -30,15 +30,22 @@ from scipy import optimize
 
 __all__ = [
     "CovarianceStructure",
+    "CriterionDerivatives",
     "CrossProducts",
     "EngineFit",
+    "SingleThreadedBlas",
     "Standardisation",
+    "central_differences",
     "criterion_derivatives",
     "deviance_and_gradient",
     "evaluate_at",
     "fit_mixed_model",
+    "fixed_effect_covariance",
+    "full_deviance",
+    "full_deviance_gradient",
     "sandwich",
     "school_scores",
+    "theta_sigma_gradient",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -954,7 +961,7 @@ class EngineFit:
             return cov
         free = ~self.on_boundary
         cov = np.full((free.size, free.size), np.nan)
-        with _SingleThreadedBlas():
+        with SingleThreadedBlas():
             H = _observed_information(
                 self.covparm_estimates, free, self.cross_products, self.structure, self.reml
             )
@@ -1014,7 +1021,76 @@ def full_deviance_gradient(
     return np.r_[grad_g, d_sigma2]
 
 
-def _central_differences(
+def full_deviance(
+    params: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> float:
+    """The unprofiled -2 log L at (free elements of G, sigma2), ``beta`` at its GLS value.
+
+    ``inf`` where the covariance is not positive definite.
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(10), 5)
+    >>> cp = CrossProducts.from_arrays(np.arange(50.0) % 7, np.ones((50, 1)),
+    ...                                np.ones((50, 1)), groups)
+    >>> round(full_deviance(np.array([0.0, 4.0]), cp, CovarianceStructure("un", 1), True), 3)
+    213.101
+    """
+    sigma2 = float(params[-1])
+    sol = _solve(cp, _split_params(params, structure) / sigma2)
+    if sol is None:
+        return np.inf
+    return _full_deviance(cp, sol, sigma2, reml)
+
+
+def theta_sigma_gradient(
+    varpar: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> np.ndarray:
+    """Exact gradient of -2 log L (``beta`` profiled) in (``theta``, ``sigma``).
+
+    lmerTest's parameterisation of the variance parameters: the relative factor's free
+    elements, then the residual standard deviation (not its variance). NaN where the
+    covariance is not positive definite.
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(10), 5)
+    >>> cp = CrossProducts.from_arrays(np.arange(50.0) % 7, np.ones((50, 1)),
+    ...                                np.ones((50, 1)), groups)
+    >>> theta_sigma_gradient(np.array([0.5, 2.0]), cp, CovarianceStructure("un", 1), True).shape
+    (2,)
+    """
+    lam, sigma = structure.factor(varpar[:-1]), float(varpar[-1])
+    T = lam @ lam.T
+    sol = _solve(cp, T)
+    if sol is None:
+        return np.full(varpar.shape, np.nan)
+    D, d_sigma2 = _gradient_g_sigma2(cp, sol, sigma**2, reml)
+    d_theta = 2.0 * sigma**2 * (D @ lam)[structure.rows, structure.cols]
+    return np.r_[d_theta, 2.0 * sigma * (d_sigma2 + float(np.sum(D * T)))]
+
+
+def fixed_effect_covariance(
+    varpar: np.ndarray, cp: CrossProducts, structure: CovarianceStructure
+) -> np.ndarray:
+    """``cov(beta) = sigma2 (X'(sigma2 V^-1)X)^-1`` at (``theta``, ``sigma``); NaN if V is not PD.
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(10), 5)
+    >>> cp = CrossProducts.from_arrays(np.arange(50.0) % 7, np.ones((50, 1)),
+    ...                                np.ones((50, 1)), groups)
+    >>> fixed_effect_covariance(np.array([0.0, 2.0]), cp, CovarianceStructure("un", 1))
+    array([[0.08]])
+    """
+    lam, sigma = structure.factor(varpar[:-1]), float(varpar[-1])
+    sol = _solve(cp, lam @ lam.T)
+    if sol is None:
+        return np.full((cp.n_fixed, cp.n_fixed), np.nan)
+    return sigma**2 * _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
+
+
+def central_differences(
     function: Callable[[np.ndarray], np.ndarray],
     point: np.ndarray,
     indices: np.ndarray,
@@ -1024,7 +1100,7 @@ def _central_differences(
 
     Examples
     --------
-    >>> rows = _central_differences(lambda x: x**2, np.array([1.0, 3.0]), np.array([1]),
+    >>> rows = central_differences(lambda x: x**2, np.array([1.0, 3.0]), np.array([1]),
     ...                             np.array([1e-3]))
     >>> rows.round(6).tolist()
     [[0.0, 6.0]]
@@ -1052,7 +1128,7 @@ def _observed_information(
     idx = np.flatnonzero(free)
     # Relative steps, with a floor in the data's own units (sigma2), not an absolute one.
     steps = 1e-5 * np.maximum(np.abs(params[idx]), 1e-3 * params[-1])
-    H = _central_differences(
+    H = central_differences(
         lambda p: full_deviance_gradient(p, cp, structure, reml)[idx], params, idx, steps
     ).reshape(idx.size, idx.size)
     return 0.5 * (H + H.T)
@@ -1315,17 +1391,24 @@ def _newton_polish(
 _NEWTON_DONE = 1e-15
 
 
-class _SingleThreadedBlas:
-    """Run BLAS on one thread: the engine's arrays are tiny, and threads only add overhead."""
+class SingleThreadedBlas:
+    """Run BLAS on one thread: the engine's arrays are tiny, and threads only add overhead.
+
+    Examples
+    --------
+    >>> with SingleThreadedBlas():
+    ...     float(np.ones(3) @ np.ones(3))
+    3.0
+    """
 
     _controller = None
 
     def __enter__(self) -> None:
-        if _SingleThreadedBlas._controller is None:
+        if SingleThreadedBlas._controller is None:
             from threadpoolctl import ThreadpoolController
 
-            _SingleThreadedBlas._controller = ThreadpoolController()
-        self._limits = _SingleThreadedBlas._controller.limit(limits=1, user_api="blas")
+            SingleThreadedBlas._controller = ThreadpoolController()
+        self._limits = SingleThreadedBlas._controller.limit(limits=1, user_api="blas")
 
     def __exit__(self, *exc: object) -> None:
         self._limits.restore_original_limits()
@@ -1375,7 +1458,7 @@ def fit_mixed_model(
     >>> fit.converged, round(float(fit.beta[0]), 2)
     (True, 1.93)
     """
-    with _SingleThreadedBlas():
+    with SingleThreadedBlas():
         fit = _fit(cp, structure, reml, boundary_tol, start)
     return fit if cp.standardisation is None else _on_original_scale(fit)
 

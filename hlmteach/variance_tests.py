@@ -36,10 +36,9 @@ from .engine import (
     CovarianceStructure,
     CrossProducts,
     EngineFit,
-    _full_deviance,
-    _SingleThreadedBlas,
-    _solve,
+    SingleThreadedBlas,
     fit_mixed_model,
+    full_deviance,
     full_deviance_gradient,
 )
 from .inference import LikelihoodRatioTest, lr_test
@@ -477,7 +476,7 @@ def bootstrap_lr_test(
 
     boot = np.full(n_boot, np.nan)
     started = time.perf_counter()
-    with _SingleThreadedBlas():
+    with SingleThreadedBlas():
         for b in tqdm(range(n_boot), disable=not progress, desc="bootstrap"):
             u = rng.standard_normal((J, q0)) @ root.T
             y = (
@@ -579,11 +578,7 @@ class _Profile:
 
     # -- the unprofiled deviance in (G free elements, sigma2) ---------------------------------
     def full_deviance(self, params: np.ndarray) -> float:
-        G = self.structure.unpack(params[:-1])
-        sol = _solve(self.cp, G / params[-1])
-        if sol is None:
-            return np.inf
-        return _full_deviance(self.cp, sol, float(params[-1]), self.reml)
+        return full_deviance(params, self.cp, self.structure, self.reml)
 
     def _start(self) -> np.ndarray:
         """Nuisance parameters at the estimates."""
@@ -765,7 +760,7 @@ def profile_ci(fit: HLMResult, parameter: str, level: float = 0.95) -> ProfileIn
     cutoff = float(stats.chi2.ppf(level, 1))
     estimate = float(fit.covariance["estimate"].iloc[index])
     se = float(fit.covariance["se"].iloc[index])
-    with _SingleThreadedBlas():
+    with SingleThreadedBlas():
         profile = _Profile(fit.engine_fit, index)
         lower, at_zero = _bound(profile, -1, cutoff, se, estimate)
         upper, _ = _bound(profile, +1, cutoff, se, estimate)

@@ -15,8 +15,8 @@ import pytest
 from hlmteach.engine import (
     CovarianceStructure,
     CrossProducts,
-    _central_differences,
     _on_original_scale,
+    central_differences,
     criterion_derivatives,
     deviance_and_gradient,
     fit_mixed_model,
@@ -58,7 +58,7 @@ def test_hessian_equals_differences_of_the_exact_gradient(seed):
     assert dev == pytest.approx(plain_dev, rel=1e-12)
     np.testing.assert_allclose(grad, plain_grad, rtol=1e-9, atol=1e-9 * np.abs(plain_grad).max())
     k = structure.n_theta
-    numeric = _central_differences(
+    numeric = central_differences(
         lambda t: deviance_and_gradient(t, cp, structure, reml)[1],
         theta,
         np.arange(k),
