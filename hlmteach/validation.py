@@ -183,8 +183,8 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         return values.astype(float)
     refuse_dates_and_complex(values, column, role)
     if pd.api.types.is_numeric_dtype(values):
-        finite = values.dropna().to_numpy(dtype=float)
-        if np.isinf(finite).any():
+        # Missing values read as NaN, which is not infinite: no copy without them is needed.
+        if np.isinf(_as_floats(values)).any():
             raise ModelInputError(
                 f"The {role} {column!r} contains infinite values. Replace them (for example with "
                 "NaN, which leaves those rows out) and try again."
@@ -200,6 +200,13 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         f"{values.dropna().astype(str).unique()[:3].tolist()}). Use a numeric column (convert "
         "text with pd.to_numeric), or code the categories as 0/1 dummies."
     )
+
+
+def _as_floats(values: pd.Series) -> np.ndarray:
+    """A numeric column as floats, missing values as NaN; a view of a numpy float column."""
+    if isinstance(values.dtype, np.dtype):
+        return values.to_numpy(dtype=float)
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def refuse_dates_and_complex(column: pd.Series, name: str, role: str) -> None:
@@ -343,8 +350,10 @@ def check_group_ids(column: pd.Series, name: str) -> None:
     (for example 1 and '1'), so the same school may appear under two ids. Make the ids one
     kind, for example data['school'] = data['school'].astype(str).
     """
+    if column.dtype != object:  # only an object column can hold numbers and text together
+        return
     values = column.dropna()
-    if values.shape[0] == 0 or values.dtype != object:
+    if values.shape[0] == 0:
         return
     kinds = {_kind(v) for v in values.unique()}
     if len(kinds) > 1:

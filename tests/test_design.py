@@ -170,10 +170,13 @@ def test_numeric_formulas_give_patsys_matrix(terms: list[str], star: bool, inter
     rhs = (" * " if star else " + ").join(terms) or "1"
     formula = f"y ~ {rhs}{intercept}"
     y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe")
-    y, X, names = _design_matrices(formula, frame)
+    y, X, names, columns = _design_matrices(formula, frame)
     assert names == list(X_df.columns)
     np.testing.assert_array_equal(X, X_df.to_numpy(dtype=float))
     np.testing.assert_array_equal(y, y_df.iloc[:, 0].to_numpy())
+    # The columns the checks read are X's own (None: the intercept's ones).
+    for k, column in enumerate(columns):
+        np.testing.assert_array_equal(X[:, k], 1.0 if column is None else column)
 
 
 def test_non_numeric_factors_take_patsys_route():
