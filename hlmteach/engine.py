@@ -93,32 +93,59 @@ class Standardisation:
         ``centre_random=True`` also centres the random slopes' columns when the first
         column of Z is a non-zero constant (valid for unstructured covariance only).
         """
-        shift = np.zeros(X.shape[1])
-        fixed_shift = None
-        if y.size:
+        return cls.with_columns(y, X, Z, centre_random)[0]
+
+    @classmethod
+    def with_columns(
+        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, centre_random: bool = False
+    ) -> tuple[Standardisation, np.ndarray]:
+        """The standardisation (as :meth:`of`) and the standardised variables ``[Z', X', y']'``.
+
+        One array (q + p + 1, N), a contiguous row per variable, filled without
+        temporaries; :class:`CrossProducts` accumulates its blocks from it.
+
+        Examples
+        --------
+        >>> X = np.c_[np.ones(4), [1.0, 2.0, 3.0, 4.0]]
+        >>> st, rows = Standardisation.with_columns(np.array([1.0, 3.0, 2.0, 6.0]), X, X[:, :1])
+        >>> st.outcome_shift.tolist(), rows[2].round(3).tolist()  # centred x over its RMS
+        ([3.0, 0.0], [-1.342, -0.447, 0.447, 1.342])
+        """
+        n, p, q = y.shape[0], X.shape[1], Z.shape[1]
+        rows = np.empty((q + p + 1, n))
+        shift = np.zeros(p)
+        fixed_shift = random_shift = None
+        intercept = 0
+        if n:
             constant = _constant_columns(X)
             if constant.size:
-                intercept = constant[0]
+                intercept = int(constant[0])
                 shift[intercept] = float(np.mean(y)) / X[0, intercept]
-                fixed_shift = np.mean(X, axis=0) / X[0, intercept]
+                fixed_shift = (np.ones(n) @ X) / n / X[0, intercept]
                 fixed_shift[intercept] = 0.0
-        centred_y = y - X @ shift
-        spread = float(np.sqrt(centred_y @ centred_y / y.size)) if y.size else 0.0
-        if fixed_shift is not None:
-            X = X - X[0, intercept] * fixed_shift  # the column is that constant throughout
-        random_shift = None
-        if centre_random and Z.shape[1] > 1 and y.size and _constant_columns(Z[:, :1]).size:
-            random_shift = np.r_[0.0, np.mean(Z[:, 1:], axis=0) / Z[0, 0]]
-            Z = Z - Z[0, 0] * random_shift
+            if centre_random and q > 1 and _constant_columns(Z[:, :1]).size:
+                random_shift = np.r_[0.0, (np.ones(n) @ Z[:, 1:]) / n / Z[0, 0]]
+        np.subtract(y, X @ shift, out=rows[-1])
+        # A centred column is the column less its shift times the constant column's value.
+        for block, M, centre, constant_value in (
+            (slice(0, q), Z, random_shift, Z[0, 0] if n else 0.0),
+            (slice(q, q + p), X, fixed_shift, X[0, intercept] if n else 0.0),
+        ):
+            if centre is None:
+                rows[block] = M.T
+            else:
+                np.subtract(M.T, (constant_value * centre)[:, None], out=rows[block])
+        scales = _column_scale(rows.T)
+        rows /= scales[:, None]
         return cls(
-            spread if spread > 0 and np.isfinite(spread) else 1.0,
+            float(scales[-1]),
             shift,
-            _column_scale(X),
-            _column_scale(Z),
+            scales[q : q + p],
+            scales[:q],
             random_shift,
             fixed_shift,
-            int(intercept) if fixed_shift is not None else 0,
-        )
+            intercept,
+        ), rows
 
     @property
     def fixed_map(self) -> np.ndarray:
@@ -310,16 +337,18 @@ class CrossProducts:
         ``centre_random=True`` centres the random slopes there too, which is the same
         model only under unstructured covariance.
         """
-        if standardise:
-            st = Standardisation.of(y, X, Z, centre_random)
-            y = (y - X @ st.outcome_shift) / st.outcome_scale
-            plain = cls.from_arrays(
-                y, X @ st.fixed_map, Z @ st.random_map, group_codes, weights, group_weights
-            )
-            return replace(plain, standardisation=st)
         codes = np.asarray(group_codes)
+        q, p = Z.shape[1], X.shape[1]
+        if standardise:
+            st, rows = Standardisation.with_columns(y, X, Z, centre_random)
+            if weights is None and group_weights is None:
+                plain = cls._unweighted(rows, q, p, codes)
+            else:
+                y, X, Z = rows[-1], rows[q : q + p].T, rows[:q].T
+                plain = cls.from_arrays(y, X, Z, codes, weights, group_weights)
+            return replace(plain, standardisation=st)
         if weights is None and group_weights is None:
-            return cls._unweighted(y, X, Z, codes)
+            return cls._unweighted(np.vstack([Z.T, X.T, y]), q, p, codes)
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
         y, X, Z = y[order], X[order], Z[order]
@@ -349,25 +378,21 @@ class CrossProducts:
         )
 
     @classmethod
-    def _unweighted(
-        cls, y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray
-    ) -> CrossProducts:
-        """The blocks without weights: one pass over [Z, X, y] per random effect.
+    def _unweighted(cls, rows: np.ndarray, q: int, p: int, codes: np.ndarray) -> CrossProducts:
+        """The blocks without weights from the variables ``rows = [Z, X, y]'`` (q + p + 1, N).
 
-        Rows already in school order (the usual case) are not copied into order.
+        One pass per random effect; rows already in school order (the usual case) are
+        not copied into order.
         """
-        q, p = Z.shape[1], X.shape[1]
-        columns = np.concatenate([Z, X, y[:, None]], axis=1)
         if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
             order = np.argsort(codes, kind="stable")
-            codes, columns = codes[order], columns[order]
+            codes, rows = codes[order], rows[:, order]
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         sizes = np.diff(np.r_[starts, codes.shape[0]])
-        per_school = np.stack(
-            [np.add.reduceat(columns[:, a, None] * columns, starts, axis=0) for a in range(q)],
-            axis=1,
-        )  # (J, q, q + p + 1): Z_j' [Z_j, X_j, y_j]
-        totals = columns[:, q:].T @ columns[:, q:]  # [X, y]' [X, y]
+        # (q, q + p + 1, J): Z_j' [Z_j, X_j, y_j], schools last.
+        per_school = np.stack([np.add.reduceat(rows[a] * rows, starts, axis=1) for a in range(q)])
+        per_school = per_school.transpose(2, 0, 1)  # schools first, as the fields are kept
+        totals = rows[q:] @ rows[q:].T  # [X, y]' [X, y]
         return cls(
             np.ascontiguousarray(per_school[:, :, :q]),
             np.ascontiguousarray(per_school[:, :, q : q + p]),
