@@ -11,7 +11,9 @@ out in closed form and the optimiser only searches over the few elements
 
 Every per-school quantity below is a stack of ``q x q`` arrays (``q`` is the
 number of random effects, at most a handful), so one evaluation of the
-criterion and of its analytic gradient costs a few vectorised numpy calls.
+criterion, of its analytic gradient and of its exact Hessian costs a few
+vectorised numpy calls, and Newton's method reaches the optimum in a handful
+of them.
 
 The functions here work on arrays only; :mod:`hlmteach.models` turns formulas
 and data frames into arrays and the answer into a result object.
@@ -1448,11 +1450,14 @@ def fit_mixed_model(
 ) -> EngineFit:
     """Fit a two-level LMM by REML or ML and verify that the answer is an optimum.
 
-    The profiled criterion is minimised with L-BFGS-B and its exact gradient,
-    from lme4's start and from a method-of-moments start; the better optimum is
-    polished with restarts. The answer is accepted as converged only when the
-    projected gradient is small and, at a boundary, moving off the boundary
-    does not lower the criterion.
+    The profiled criterion is minimised by Newton's method with its exact gradient
+    and Hessian (:func:`criterion_derivatives`), from a method-of-moments start;
+    where Newton's point cannot be verified, L-BFGS-B, Newton polishing, boundary
+    probes and restarts take over. An optimum with a variance near zero or far above
+    sigma2 is searched again from other starts, and the best is kept. The answer is
+    accepted as converged only when a further Newton step would gain less than 1e-8
+    in -2 log L and, at a boundary, moving off the boundary does not lower the
+    criterion; ``message`` says in plain words when it is not.
 
     Parameters
     ----------
