@@ -212,9 +212,9 @@ def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
     """
     references: dict[str, str] = {}
     for name in formula_variables(formula):
-        if name not in data.columns or isinstance(data[name], pd.DataFrame):
+        column = data[name] if name in data.columns else None
+        if not isinstance(column, pd.Series):  # absent, or a name that several columns share
             continue
-        column = data[name]
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
             continue  # numpy numbers, booleans and dates: no text level to name
         if isinstance(column.dtype, pd.CategoricalDtype):
@@ -431,9 +431,15 @@ def _design_matrices(
 
 def _check_predictor_types(data: pd.DataFrame, as_number: set[str], as_category: set[str]) -> None:
     """Numbers stored as text would become one dummy per distinct value: refuse them."""
-    for name in sorted(as_number | as_category):
-        refuse_dates_and_complex(data[name], name, "predictor")
-    for name in sorted(as_number):
+    # numpy's booleans, integers and floats are neither dates, complex numbers nor text.
+    named = {
+        name: data[name]
+        for name in sorted(as_number | as_category)
+        if not (isinstance(data[name].dtype, np.dtype) and data[name].dtype.kind in "biuf")
+    }
+    for name, column in named.items():
+        refuse_dates_and_complex(column, name, "predictor")
+    for name in sorted(as_number & named.keys()):
         if numbers_stored_as_text(data[name]):
             raise ModelInputError(
                 f"The predictor {name!r} holds numbers stored as text (dtype {data[name].dtype}); "
@@ -544,23 +550,6 @@ def _check_residual_variation(y: np.ndarray, rss: float, outcome: str) -> None:
         )
 
 
-@lru_cache(maxsize=1)
-def _blas_threads() -> Any:
-    """threadpoolctl's view of the BLAS libraries, found once per process."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread() -> Any:
-    """A context in which BLAS runs on one thread.
-
-    A Gram matrix or a QR factorisation of a few columns gains nothing from BLAS's
-    threads, and on a busy machine they cost several times the arithmetic.
-    """
-    return _blas_threads().limit(limits=1, user_api="blas")
-
-
 def _gram_proves_independent(X: np.ndarray, y: np.ndarray | None = None) -> bool:
     """Whether X'X proves that :func:`_rank_check` would find nothing to refuse.
 
@@ -571,7 +560,9 @@ def _gram_proves_independent(X: np.ndarray, y: np.ndarray | None = None) -> bool
     test's threshold (``1e-9 * sqrt(N)``; twice it for a margin), no column is a
     combination of the others, and with ``y`` the predictors do not reproduce
     ``y`` either (its residual sum of squares is then above ``2e-18 * N`` times
-    its sum of squares). False means "not proven": the QR test then decides.
+    its sum of squares). That the eigenvalue exceeds this margin is shown by a
+    Cholesky factorisation of the scaled Gram matrix less the margin, which exists
+    exactly when it does. False means "not proven": the QR test then decides.
 
     Examples
     --------
@@ -581,8 +572,7 @@ def _gram_proves_independent(X: np.ndarray, y: np.ndarray | None = None) -> bool
     >>> _gram_proves_independent(np.c_[np.ones(6), x, 2 * x + 1])
     False
     """
-    n_rows = X.shape[0]
-    p = X.shape[1]
+    n_rows, p = X.shape
     gram = np.empty((p + 1, p + 1) if y is not None else (p, p))
     gram[:p, :p] = X.T @ X
     if y is not None:
@@ -590,15 +580,18 @@ def _gram_proves_independent(X: np.ndarray, y: np.ndarray | None = None) -> bool
         gram[p, p] = y @ y
     diagonal = np.diag(gram)
     # Squares that overflow, or underflow too far to keep their precision, are left to QR.
-    if not np.all((diagonal > 1e-280) & (diagonal < 1e300)):
+    if not (np.all((diagonal > 1e-280) & (diagonal < 1e300)) and np.isfinite(gram).all()):
         return False
     norms = np.sqrt(diagonal)
-    unit = gram / np.outer(norms, norms)
-    k = unit.shape[0]
-    # |error| of each product sum <= N * eps/2 on unit columns; a factor 8 covers the
-    # scaling and the eigenvalue solver.
+    k = gram.shape[0]
+    # |error| of each product sum <= N * eps/2 on unit columns; a factor 8, and 40 k^2 eps,
+    # cover the scaling and the Cholesky factorisation's own rounding.
     rounding = 4.0 * k * (n_rows + 10 * k) * np.finfo(float).eps
-    return bool(np.linalg.eigvalsh(unit)[0] - rounding > 2e-18 * n_rows)
+    try:
+        np.linalg.cholesky(gram / np.outer(norms, norms) - (2e-18 * n_rows + rounding) * np.eye(k))
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def _check_independent(
@@ -617,8 +610,12 @@ def _check_independent(
     if np.any(largest == 0):
         k = int(np.flatnonzero(largest == 0)[0])
         raise ModelInputError(f"The {role} column {names[k]!r} is zero in every row used; drop it.")
-    # Small products stay on one thread anyway; limiting the threads costs more than they do.
-    with _one_blas_thread() if X.size > 20_000 else contextlib.nullcontext():
+    from .engine import SingleThreadedBlas
+
+    # BLAS's threads slow a product of a few tall columns down (on a busy machine many
+    # times over), and LAPACK's QR of them more; small products run on one thread anyway,
+    # and limiting the threads would cost more than they take.
+    with SingleThreadedBlas() if X.size > 20_000 else contextlib.nullcontext():
         if _gram_proves_independent(X, y):
             return
         rss = _rank_check(X, names, role, y=y)
@@ -703,9 +700,13 @@ def _group_codes(data: pd.DataFrame, group: str, keep: np.ndarray | None) -> tup
     ids = column.to_numpy() if keep is None else column.to_numpy()[keep]
     if ids.dtype.kind == "b" or np.any(ids[1:] < ids[:-1]):
         return pd.factorize(ids, sort=True)  # the Series' codes and ids, without its overhead
-    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
-    sizes = np.diff(np.r_[starts, ids.shape[0]])
-    return np.repeat(np.arange(starts.shape[0], dtype=np.intp), sizes), ids[starts]
+    n_rows = ids.shape[0]
+    bounds = np.empty(n_rows + 1, dtype=bool)  # where a school starts, and the end
+    bounds[0] = bounds[n_rows] = True
+    np.not_equal(ids[1:], ids[:-1], out=bounds[1:n_rows])
+    edges = np.flatnonzero(bounds)
+    codes = np.repeat(np.arange(edges.shape[0] - 1, dtype=np.intp), np.diff(edges))
+    return codes, ids[edges[:-1]]
 
 
 def build_design(
