@@ -550,40 +550,45 @@ def _check_residual_variation(y: np.ndarray, rss: float, outcome: str) -> None:
         )
 
 
-def _gram_proves_independent(X: np.ndarray, y: np.ndarray | None = None) -> bool:
-    """Whether X'X proves that :func:`_rank_check` would find nothing to refuse.
+def _gram_proves_independent(columns: Sequence[np.ndarray | None], n_rows: int) -> bool:
+    """Whether the Gram matrix of ``columns`` proves that :func:`_rank_check` would find
+    nothing to refuse (None is a column of ones; with the outcome last, that it is not
+    reproduced either).
 
     The QR factorisation of a tall matrix costs several times its Gram matrix, whose
     smallest eigenvalue, with the columns scaled to unit length, bounds every
     squared diagonal element of QR's R from below. When that eigenvalue, less the
     worst-case rounding error of forming it, is still above the square of the QR
     test's threshold (``1e-9 * sqrt(N)``; twice it for a margin), no column is a
-    combination of the others, and with ``y`` the predictors do not reproduce
-    ``y`` either (its residual sum of squares is then above ``2e-18 * N`` times
-    its sum of squares). That the eigenvalue exceeds this margin is shown by a
-    Cholesky factorisation of the scaled Gram matrix less the margin, which exists
-    exactly when it does. False means "not proven": the QR test then decides.
+    combination of the others, and an outcome given as the last column is not
+    reproduced by the others either (its residual sum of squares is then above
+    ``2e-18 * N`` times its sum of squares). That the eigenvalue exceeds this
+    margin is shown by a Cholesky factorisation of the scaled Gram matrix less the
+    margin, which exists exactly when it does. False means "not proven": the QR
+    test then decides.
 
     Examples
     --------
     >>> x = np.arange(6.0)
-    >>> _gram_proves_independent(np.c_[np.ones(6), x], y=x**2)
+    >>> _gram_proves_independent([None, x, x**2], 6)
     True
-    >>> _gram_proves_independent(np.c_[np.ones(6), x, 2 * x + 1])
+    >>> _gram_proves_independent([None, x, 2 * x + 1], 6)
     False
     """
-    n_rows, p = X.shape
-    gram = np.empty((p + 1, p + 1) if y is not None else (p, p))
-    gram[:p, :p] = X.T @ X
-    if y is not None:
-        gram[:p, p] = gram[p, :p] = X.T @ y
-        gram[p, p] = y @ y
+    k = len(columns)
+    gram = np.empty((k, k))
+    for i, a in enumerate(columns):  # dot products of contiguous columns: faster than X'X
+        for j, b in enumerate(columns[: i + 1]):
+            if a is None:
+                product = float(n_rows) if b is None else b.sum()
+            else:
+                product = a.sum() if b is None else a @ b
+            gram[i, j] = gram[j, i] = product
     diagonal = np.diag(gram)
     # Squares that overflow, or underflow too far to keep their precision, are left to QR.
     if not (np.all((diagonal > 1e-280) & (diagonal < 1e300)) and np.isfinite(gram).all()):
         return False
     norms = np.sqrt(diagonal)
-    k = gram.shape[0]
     # |error| of each product sum <= N * eps/2 on unit columns; a factor 8, and 40 k^2 eps,
     # cover the scaling and the Cholesky factorisation's own rounding.
     rounding = 4.0 * k * (n_rows + 10 * k) * np.finfo(float).eps
@@ -601,22 +606,26 @@ def _check_independent(
     role: str = "predictors",
     y: np.ndarray | None = None,
     outcome: str = "",
+    columns: Sequence[np.ndarray | None] | None = None,
 ) -> None:
     """Raise if a column of X is zero, or a combination of those before it, or reproduces y.
 
-    ``largest`` is each column's largest absolute value. The Gram matrix settles
-    the usual case; the QR factorisation of :func:`_rank_check` decides the rest.
+    ``largest`` is each column's largest absolute value, and ``columns`` are X's
+    as :func:`_design_matrices` gives them (by default X's own). The Gram matrix
+    settles the usual case; the QR factorisation of :func:`_rank_check` decides
+    the rest.
     """
     if np.any(largest == 0):
         k = int(np.flatnonzero(largest == 0)[0])
         raise ModelInputError(f"The {role} column {names[k]!r} is zero in every row used; drop it.")
     from .engine import SingleThreadedBlas
 
+    checked = [*(list(X.T) if columns is None else columns), *([] if y is None else [y])]
     # BLAS's threads slow a product of a few tall columns down (on a busy machine many
     # times over), and LAPACK's QR of them more; small products run on one thread anyway,
     # and limiting the threads would cost more than they take.
     with SingleThreadedBlas() if X.size > 20_000 else contextlib.nullcontext():
-        if _gram_proves_independent(X, y):
+        if _gram_proves_independent(checked, X.shape[0]):
             return
         rss = _rank_check(X, names, role, y=y)
     if y is not None:
@@ -804,7 +813,7 @@ def build_design(
             f"The model has {X.shape[1]} fixed effects but only {X.shape[0]} rows with complete "
             "data: it needs more rows than fixed effects. Use fewer predictors or more data."
         )
-    _check_independent(X, fixed_names, X_largest, y=y, outcome=outcome)
+    _check_independent(X, fixed_names, X_largest, y=y, outcome=outcome, columns=fixed_columns)
     rows = data.index if keep is None else data.index[keep]
 
     if group is None:

@@ -183,8 +183,8 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         return values.astype(float)
     refuse_dates_and_complex(values, column, role)
     if pd.api.types.is_numeric_dtype(values):
-        # Missing values read as NaN, which is not infinite: no copy without them is needed.
-        if np.isinf(_as_floats(values)).any():
+        # Only floats can be infinite; a missing value reads as NaN, which is not.
+        if values.dtype.kind == "f" and np.isinf(_as_floats(values)).any():
             raise ModelInputError(
                 f"The {role} {column!r} contains infinite values. Replace them (for example with "
                 "NaN, which leaves those rows out) and try again."

@@ -216,16 +216,27 @@ def _designs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _proves(X: np.ndarray, y: np.ndarray | None = None) -> bool:
+    """The Gram proof for the columns of X, and y as the last column.
+
+    A first column of ones is given as None, as build_design gives the intercept.
+    """
+    columns: list[np.ndarray | None] = list(X.T)
+    if np.all(X[:, 0] == 1.0):
+        columns[0] = None
+    return _gram_proves_independent([*columns, *([] if y is None else [y])], X.shape[0])
+
+
 @settings(max_examples=300)
 @given(design=_designs())
 def test_gram_proves_only_what_qr_confirms(design: tuple[np.ndarray, np.ndarray]):
     X, y = design
     names = [f"x{k}" for k in range(X.shape[1])]
-    if not _gram_proves_independent(X, y):
+    if not _proves(X, y):
         return  # QR decides: build_design falls back to it, as before
     rss = _rank_check(X, names, y=y)  # raises if QR finds a dependent column
     assert rss > 1e-20 * float(np.sum((y - y.mean()) ** 2))
-    assert _gram_proves_independent(X)  # the columns alone are independent too
+    assert _proves(X)  # the columns alone are independent too
 
 
 def test_gram_proof_covers_the_usual_designs(hsb: pd.DataFrame):
@@ -237,13 +248,13 @@ def test_gram_proof_covers_the_usual_designs(hsb: pd.DataFrame):
         (np.c_[intercept, ses + 1000.0], mathach),
         (np.c_[intercept, ses * 1e6, hsb["sector"]], mathach * 1e-3 + 100.0),
     ]:
-        assert _gram_proves_independent(X, y)
+        assert _proves(X, y)
     # Too close to collinear for the Gram matrix to tell: QR decides, and accepts it.
     uncentred = hsb.assign(ses=ses * 1e-3 + 1000.0)
-    assert not _gram_proves_independent(np.c_[intercept, uncentred["ses"]], mathach)
+    assert not _proves(np.c_[intercept, uncentred["ses"]], mathach)
     assert build_design(uncentred, "mathach ~ ses").fixed_names == ["Intercept", "ses"]
     collinear = np.c_[intercept, ses, 3.0 * ses - 1.0]
-    assert not _gram_proves_independent(collinear, mathach)
+    assert not _proves(collinear, mathach)
     with pytest.raises(ModelInputError, match="exact linear combination"):
         build_design(hsb.assign(s3=3.0 * hsb["ses"] - 1.0), "mathach ~ ses + s3")
 
