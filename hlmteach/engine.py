@@ -454,6 +454,18 @@ class CovarianceStructure:
         lam[self.rows, self.cols] = theta
         return lam
 
+    @cached_property
+    def units(self) -> np.ndarray:
+        """(k, q, q): the unit matrix at each free element's place in ``Lambda``."""
+        units = np.zeros((self.n_theta, self.q, self.q))
+        units[np.arange(self.n_theta), self.rows, self.cols] = 1.0
+        return units
+
+    @cached_property
+    def same_column(self) -> np.ndarray:
+        """(k, k): whether two free elements lie in the same column of ``Lambda``."""
+        return self.cols[:, None] == self.cols[None, :]
+
     def start(self) -> np.ndarray:
         """lme4's starting point: identity factor."""
         return self.on_diagonal.astype(float)
@@ -550,7 +562,8 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     blocks = cp.schools_last
     q = cp.n_random
     M = _stack_product(T[:, :, None], blocks.ZtZ)
-    M[np.arange(q), np.arange(q)] += 1.0
+    for a in range(q):
+        M[a, a] += 1.0
     inverse_and_log_det = _small_inverse(M)
     if inverse_and_log_det is None:
         return None
@@ -904,14 +917,11 @@ def criterion_derivatives(
         )
     H4 += np.einsum("lmj,nkj->klmn", wQ, X)
     # dT/dtheta_a = F_a Lambda' + Lambda F_a', with F_a the unit matrix at theta_a's place.
-    units = np.zeros((k, q, q))
-    units[np.arange(k), structure.rows, structure.cols] = 1.0
-    dT = units @ lam.T
+    dT = structure.units @ lam.T
     dT = (dT + dT.transpose(0, 2, 1)).reshape(k, q * q)
     hess = dT @ H4.reshape(q * q, q * q) @ dT.T
     # d2T/dtheta_a dtheta_b = F_a F_b' + F_b F_a', non-zero where the columns agree.
-    same_column = structure.cols[:, None] == structure.cols[None, :]
-    hess += 2.0 * same_column * D[structure.rows[None, :], structure.rows[:, None]]
+    hess += 2.0 * structure.same_column * D[structure.rows[None, :], structure.rows[:, None]]
     grad = 2.0 * (D @ lam)[structure.rows, structure.cols]
     return CriterionDerivatives(float(dev), grad, 0.5 * (hess + hess.T), D)
 
@@ -1618,6 +1628,44 @@ def _optimise(
     return best, evaluations + more
 
 
+#: Under VC, random-effect columns whose uncentred cosine exceeds this (a slope on a
+#: predictor far from zero, next to the intercept) make the likelihood multimodal.
+_COLLINEAR_RANDOM_COLUMNS = 0.5
+
+
+def _may_have_other_optima(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure
+) -> bool:
+    """Whether the optimum found is where these likelihoods have other local optima.
+
+    That is an optimum with a variance at or near zero, or one far larger than sigma2
+    (in the standardised units: a relative factor below 0.01 or above 10), and any fit
+    of uncorrelated random effects (VC) whose columns are far from orthogonal: there
+    an intercept variance can trade against a slope variance, and random small data
+    sets show separate optima both ways.
+
+    Examples
+    --------
+    >>> groups = np.repeat(np.arange(10), 5)
+    >>> x = np.arange(50.0) % 5
+    >>> cp = CrossProducts.from_arrays(x, np.ones((50, 1)), np.c_[np.ones(50), 100 + x], groups)
+    >>> _may_have_other_optima(np.array([1.0, 1.0]), cp, CovarianceStructure("vc", 2))
+    True
+    >>> _may_have_other_optima(np.array([1.0, 1.0, 1.0]), cp, CovarianceStructure("un", 2))
+    False
+    """
+    factor_diagonal = np.abs(theta[structure.on_diagonal])
+    if np.any(factor_diagonal <= 1e-2) or np.any(factor_diagonal >= 10.0):
+        return True
+    if structure.kind != "vc" or structure.q < 2:
+        return False
+    S = cp.over_schools(cp.ZtZ).sum(axis=0)
+    scale = np.sqrt(np.diag(S))
+    cosines = S / np.outer(scale, scale)
+    off_diagonal = ~np.eye(structure.q, dtype=bool)
+    return bool(np.any(np.abs(cosines[off_diagonal]) > _COLLINEAR_RANDOM_COLUMNS))
+
+
 def _fit(
     cp: CrossProducts,
     structure: CovarianceStructure,
@@ -1640,12 +1688,9 @@ def _fit(
         return checked[theta.tobytes()]
 
     res, evaluations = _optimise(cp, structure, reml, start, checks)
-    # An optimum with a variance at or near zero, or one far larger than sigma2 (in the
-    # standardised units: a relative factor below 0.01 or above 10), is where these
-    # likelihoods have more than one local optimum: search from lme4's start, from a
-    # small one, and from each random effect's variance alone, and keep the best.
-    factor_diagonal = np.abs(res.x[structure.on_diagonal])
-    if np.any(factor_diagonal <= 1e-2) or np.any(factor_diagonal >= 10.0):
+    if _may_have_other_optima(res.x, cp, structure):
+        # Search from lme4's start, from a small one, and from each random effect's
+        # variance alone, and keep the best.
         identity = structure.start()
         alone = [
             np.where(np.arange(identity.size) == k, 1.0, 0.01 * identity)
