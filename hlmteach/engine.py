@@ -959,6 +959,10 @@ class EngineFit:
         How the optimisation ended, in plain words.
     n_evaluations : int
         Criterion evaluations used.
+    flat_directions : int
+        Directions in which the criterion is flat at the optimum (to second order)
+        while G changes: other covariance matrices fit equally well, so the data do
+        not determine every covariance parameter. 0 for a unique optimum.
     """
 
     theta: np.ndarray
@@ -979,6 +983,7 @@ class EngineFit:
     structure: CovarianceStructure
     cross_products: CrossProducts = field(repr=False)
     standardised: EngineFit | None = field(default=None, repr=False)
+    flat_directions: int = 0
 
     @cached_property
     def covparm_cov(self) -> np.ndarray:
@@ -1247,6 +1252,7 @@ class _OptimumCheck(NamedTuple):
     gradient_ok: bool
     escape: np.ndarray | None
     matrix_gradient: np.ndarray
+    flat_directions: int = 0
 
 
 def _optimum_checks(
@@ -1273,9 +1279,62 @@ def _optimum_checks(
         # A small gradient is not enough: in a long curved valley it is small far from the
         # optimum, and the gradient of a criterion that grows with N is not small at the
         # optimum of a large data set. What a Newton step would still gain decides.
-        gradient_ok = _newton_step(grad, hess, ~at_bound)[0] < 1e-8
+        gradient_ok, flat = _verified_minimum(grad, hess, ~at_bound)
+        flat_directions = _flat_covariances(theta, flat, structure)
+    else:
+        flat_directions = 0
     escape = _boundary_escape(theta, dev, cp, structure, reml)
-    return _OptimumCheck(dev, grad, projected, gradient_ok, escape, matrix)
+    return _OptimumCheck(dev, grad, projected, gradient_ok, escape, matrix, flat_directions)
+
+
+def _verified_minimum(
+    grad: np.ndarray, hess: np.ndarray, free: np.ndarray
+) -> tuple[bool, np.ndarray]:
+    """Whether the free elements are at a minimum, and the directions along which it is flat.
+
+    A minimum when the Hessian over the free elements is positive semi-definite and a
+    Newton step within its range would gain less than 1e-8 in -2 log L, with no slope
+    along its null space. The null directions (k, m) are returned: along them the
+    criterion does not change to second order, so the minimum is not a single point.
+
+    Examples
+    --------
+    >>> ok, flat = _verified_minimum(np.zeros(2), np.diag([2.0, 0.0]), np.ones(2) > 0)
+    >>> ok, flat.round(6).T.tolist()
+    (True, [[0.0, 1.0]])
+    """
+    k = grad.size
+    idx = np.flatnonzero(free)
+    if idx.size == 0:
+        return True, np.zeros((k, 0))
+    values, vectors = np.linalg.eigh(hess[np.ix_(idx, idx)])
+    if not np.all(np.isfinite(values)):
+        return False, np.zeros((k, 0))
+    tolerance = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
+    if values[0] < -tolerance:
+        return False, np.zeros((k, 0))
+    slopes = vectors.T @ grad[idx]
+    curved = values > tolerance
+    gain = 0.5 * float(np.sum(slopes[curved] ** 2 / values[curved]))
+    flat = np.zeros((k, int((~curved).sum())))
+    flat[idx] = vectors[:, ~curved]
+    return bool(gain < 1e-8 and np.all(np.abs(slopes[~curved]) < 1e-6)), flat
+
+
+def _flat_covariances(theta: np.ndarray, flat: np.ndarray, structure: CovarianceStructure) -> int:
+    """How many flat directions of ``theta`` change the covariance ``T = Lambda Lambda'``.
+
+    A zero diagonal element of Lambda leaves the elements below it free to turn
+    without changing T (an artefact of the factor, not of the model); the other flat
+    directions are covariance matrices that fit the data equally well.
+    """
+    if not flat.shape[1]:
+        return 0
+    lam = structure.factor(theta)
+    dT = structure.units @ lam.T
+    dT = (dT + dT.transpose(0, 2, 1)).reshape(structure.n_theta, -1)
+    change = np.linalg.norm(flat.T @ dT, axis=1)
+    return int(np.sum(change > 1e-6 * max(float(np.linalg.norm(lam @ lam.T)), 1.0)))
 
 
 def _newton_step(
@@ -1719,7 +1778,13 @@ def _fit(
         (check.escape is None),
     )
     converged = bool(np.isfinite(dev) and gradient_ok and boundary_ok)
-    if converged:
+    if converged and check.flat_directions:
+        message = (
+            "The optimum passed the gradient and boundary checks, but the criterion is flat "
+            f"there in {check.flat_directions} direction(s): other covariance estimates fit "
+            "the data exactly as well."
+        )
+    elif converged:
         message = "The optimum passed the gradient and boundary checks."
     elif not gradient_ok:
         message = (
@@ -1741,11 +1806,22 @@ def _fit(
             "reproduce the outcome, and for schools too small for the random effects asked for."
         )
     sigma2 = sol.r2 / _residual_df(cp, reml)
+    ols = _solve(cp, np.zeros_like(T))
+    if ols is not None and sol.r2 < 1e-10 * ols.r2:
+        from .validation import ModelInputError
+
+        raise ModelInputError(
+            f"The model reproduces every observation: with {cp.n_fixed} fixed effects and "
+            f"{cp.n_random} random effect(s) in each of {cp.n_groups} schools for "
+            f"{cp.n_obs} students, the residual variance goes to zero, so it and the "
+            "variances of the random effects cannot be estimated. Use fewer predictors or "
+            "random slopes, or more data."
+        )
     # A variance whose factor element is (nearly) zero is on the boundary, and so are
     # its covariances, which are then determined by the other random effects.
     diag_small = np.diag(lam) < boundary_tol
     on_boundary = np.r_[diag_small[structure.rows] | diag_small[structure.cols], False]
-    return _build_fit(
+    fit = _build_fit(
         cp,
         structure,
         reml,
@@ -1761,6 +1837,7 @@ def _fit(
         message,
         evaluations,
     )
+    return replace(fit, flat_directions=check.flat_directions if converged else 0)
 
 
 def _build_fit(

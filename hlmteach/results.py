@@ -225,6 +225,14 @@ class HLMResult:
         names = self.design.random_names
         if not fit.converged:
             notes.append(f"Not converged: {fit.message}")
+        if fit.flat_directions:
+            notes.append(
+                f"Not identified: the likelihood is flat at the optimum in "
+                f"{fit.flat_directions} direction(s), so other covariance estimates fit the "
+                f"data exactly as well and these are one of many. The random part asks more "
+                f"than {self.n_groups} {self.group}s can tell; remove a random slope or use "
+                f"covariance='vc'."
+            )
         # Judged on the engine's standardised scale, so that the units of a column do not
         # decide whether its variance looks like zero.
         unit_free = fit.standardised or fit
