@@ -158,3 +158,29 @@ def test_slope_without_variation_within_schools():
     data = _frame(np.arange(12.0) % 5, g, x=g * 1.0)
     with pytest.raises(ModelInputError, match=r"random slope of 'x' cannot be estimated.*any g"):
         hlm.fit_hlm(data, "y ~ x", group="g", random=["x"])
+
+
+def test_a_model_that_reproduces_every_observation_is_refused():
+    # Three fixed effects and two school intercepts for four students: ML drives sigma2 to 0.
+    data = _frame([1, 2, 4, 3], [1, 1, 1, 2], x0=[0, 1, 3, 0.5], x1=[1, 0, 2, 1])
+    with pytest.raises(ModelInputError, match=r"reproduces every observation.*4 students"):
+        hlm.fit_hlm(data, "y ~ x0 + x1", group="g", method="ML")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_random_slope_in_two_schools_is_reported_as_not_identified(seed):
+    """Three covariance parameters from two schools: a ridge of equally good optima."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=6)
+    data = _frame(rng.normal(size=6) + x, [1, 1, 1, 1, 1, 2], x=x)
+    fit = hlm.fit_hlm(data, "y ~ x", group="g", random=["x"])
+    assert fit.converged
+    assert fit.engine_fit.flat_directions >= 1
+    assert any(note.startswith("Not identified") and "2 gs" in note for note in fit.warnings)
+    _show_everything(fit)
+
+
+def test_a_well_determined_fit_has_no_flat_direction():
+    fit = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ ses", group="school", random=["ses"])
+    assert fit.engine_fit.flat_directions == 0
+    assert not any(note.startswith("Not identified") for note in fit.warnings)
