@@ -621,24 +621,31 @@ def _check_independent(
     from .engine import SingleThreadedBlas
 
     checked = [*(list(X.T) if columns is None else columns), *([] if y is None else [y])]
-    # BLAS's threads slow a product of a few tall columns down (on a busy machine many
-    # times over), and LAPACK's QR of them more; small products run on one thread anyway,
-    # and limiting the threads would cost more than they take.
-    with SingleThreadedBlas() if X.size > 20_000 else contextlib.nullcontext():
-        if _gram_proves_independent(checked, X.shape[0]):
-            return
+    # BLAS's threads slow dot products of tall columns down (on a busy machine many times
+    # over); OpenBLAS starts them beyond 10,000 rows, and limiting them costs more than
+    # shorter products take. LAPACK's QR of a few columns is slower on threads at any size.
+    with SingleThreadedBlas() if X.shape[0] > 10_000 else contextlib.nullcontext():
+        proven = _gram_proves_independent(checked, X.shape[0])
+    if proven:
+        return
+    with SingleThreadedBlas():
         rss = _rank_check(X, names, role, y=y)
     if y is not None:
         _check_residual_variation(y, rss, outcome)
 
 
 def _random_design(
-    random_formula: str, columns: _ModelColumns, X: np.ndarray, fixed_names: list[str]
+    random_formula: str,
+    columns: _ModelColumns,
+    X: np.ndarray,
+    fixed_names: list[str],
+    fixed_columns: Sequence[np.ndarray | None],
 ) -> tuple[np.ndarray, list[str], list[int] | None]:
     """The random-effect design and its names; the third item gives the columns of X it is.
 
     The columns are taken from X when the fixed part has them all and an intercept
-    (the third item is then their positions in X, else None).
+    (the third item is then their positions in X, else None); ``fixed_columns``
+    are X's as :func:`_design_matrices` gives them.
     """
     import patsy
 
@@ -646,7 +653,12 @@ def _random_design(
     wanted = [t.name() for t in terms]
     if wanted[:1] == ["Intercept"] and all(n in fixed_names for n in wanted):
         positions = [fixed_names.index(n) for n in wanted]
-        return X[:, positions], wanted, positions
+        # X[:, positions], column-major as numpy's indexing makes it, but copied from
+        # contiguous columns instead of gathered across X's rows.
+        Z = np.empty((X.shape[0], len(positions)), order="F")
+        for j, k in enumerate(positions):
+            Z[:, j] = 1.0 if fixed_columns[k] is None else fixed_columns[k]
+        return Z, wanted, positions
     numeric = _numeric_matrix(terms, columns)
     if numeric is not None:
         return numeric[0], numeric[1], None
@@ -826,7 +838,9 @@ def build_design(
             f"at least two schools, distinct values of {group!r} (and many more for useful "
             "variance estimates). Fit OLS instead, or check the grouping column."
         )
-    Z, random_names, positions = _random_design(random_formula, columns, X, fixed_names)
+    Z, random_names, positions = _random_design(
+        random_formula, columns, X, fixed_names, fixed_columns
+    )
     if not set(random_names) <= set(fixed_names):  # columns of X are independent already
         Z_largest = _column_extent(list(Z.T))
         _check_independent(Z, random_names, Z_largest, "random effects (random=)")
