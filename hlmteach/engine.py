@@ -1748,14 +1748,15 @@ def _fit(
 
     res, evaluations = _optimise(cp, structure, reml, start, checks)
     if _may_have_other_optima(res.x, cp, structure):
-        # Search from lme4's start, from a small one, and from each random effect's
-        # variance alone, and keep the best.
+        # Search from lme4's start, from a small and a large one (nearly collinear VC
+        # columns can hold an optimum where large variances almost cancel), and from
+        # each random effect's variance alone, and keep the best.
         identity = structure.start()
         alone = [
             np.where(np.arange(identity.size) == k, 1.0, 0.01 * identity)
             for k in np.flatnonzero(structure.on_diagonal)
         ]
-        for other_start in (identity, 0.1 * identity, *alone):
+        for other_start in (identity, 0.1 * identity, 10.0 * identity, *alone):
             other, more = _optimise(cp, structure, reml, other_start, checks)
             evaluations += more
             if other.fun < res.fun - 1e-9 * cp.weight_scale:
