@@ -115,6 +115,11 @@ def _varies_by_column(columns: Sequence[np.ndarray | None], group_codes: np.ndar
 
     Column by column, because numpy reduces a tall C-ordered matrix along its rows
     slowly; a design's columns are at hand as contiguous arrays before they are one.
+
+    Examples
+    --------
+    >>> _varies_by_column([None, np.array([2.0, 2, 5]), np.array([1.0, 2, 2])], [1, 1, 0]).tolist()
+    [False, False, True]
     """
     codes = np.asarray(group_codes)
     order = None
@@ -250,6 +255,12 @@ def _rows_used(data: pd.DataFrame, used: Sequence[str]) -> np.ndarray | None:
 
     Each column is read once, as a numpy array where it is one: a float column's
     missing values are its NaNs, and an integer or boolean numpy column has none.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"y": [1.0, np.nan, 3.0], "g": ["a", "b", None], "k": [1, 2, 3]})
+    >>> _rows_used(frame, ["y", "g", "k"]).tolist(), _rows_used(frame, ["k"])
+    ([True, False, False], None)
     """
     infinite: list[str] = []
     missing: list[np.ndarray] = []
