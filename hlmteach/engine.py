@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -339,6 +339,23 @@ class CrossProducts:
         ``centre_random=True`` centres the random slopes there too, which is the same
         model only under unstructured covariance.
         """
+        with SingleThreadedBlas():  # tall, thin products: threads only contend
+            return cls._accumulate(
+                y, X, Z, group_codes, weights, group_weights, standardise, centre_random
+            )
+
+    @classmethod
+    def _accumulate(
+        cls,
+        y: np.ndarray,
+        X: np.ndarray,
+        Z: np.ndarray,
+        group_codes: np.ndarray,
+        weights: np.ndarray | None,
+        group_weights: np.ndarray | None,
+        standardise: bool,
+        centre_random: bool,
+    ) -> CrossProducts:
         codes = np.asarray(group_codes)
         q, p = Z.shape[1], X.shape[1]
         if standardise:
@@ -426,15 +443,7 @@ class CovarianceStructure:
     cols: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind == "un":
-            rows, cols = np.tril_indices(self.q)
-        elif self.kind == "vc":
-            rows = cols = np.arange(self.q)
-        else:
-            raise ValueError(
-                f"Unknown covariance structure {self.kind!r}; use 'un' (unstructured) "
-                "or 'vc' (uncorrelated variance components)."
-            )
+        rows, cols = _free_elements(self.kind, self.q)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
 
@@ -480,6 +489,22 @@ class CovarianceStructure:
         out[self.rows, self.cols] = values
         out[self.cols, self.rows] = values
         return out
+
+
+@lru_cache(maxsize=64)
+def _free_elements(kind: str, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the free elements of ``Lambda`` (read-only, shared by fits)."""
+    if kind == "un":
+        rows, cols = np.tril_indices(q)
+    elif kind == "vc":
+        rows = cols = np.arange(q)
+    else:
+        raise ValueError(
+            f"Unknown covariance structure {kind!r}; use 'un' (unstructured) "
+            "or 'vc' (uncorrelated variance components)."
+        )
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 class _SchoolsLast(NamedTuple):
