@@ -1832,7 +1832,8 @@ def _fit(
             "reproduce the outcome, and for schools too small for the random effects asked for."
         )
     sigma2 = sol.r2 / _residual_df(cp, reml)
-    ols = _solve(cp, np.zeros_like(T))
+    # OLS leaves at most y'y; only a residual far below that needs OLS's own for comparison.
+    ols = _solve(cp, np.zeros_like(T)) if sol.r2 < 1e-10 * cp.yty else None
     if ols is not None and sol.r2 < 1e-10 * ols.r2:
         from .validation import ModelInputError
 
