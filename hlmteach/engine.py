@@ -860,7 +860,7 @@ def criterion_derivatives(
     Bates 1988): with ``d`` a change of ``T``,
 
     - ``d log|M| = tr(Q dT)`` and ``d2 log|M| = -tr(dT Q dT' Q)``;
-    - ``d r2 = -u' dT u`` and ``d2 r2 = 2 u' dT Q dT' u - 2 b' (X'PX)^-1 b'`` with
+    - ``d r2 = -u' dT u`` and ``d2 r2 = 2 u' dT Q dT' u - 2 b' (X'PX)^-1 b`` with
       ``b = sum_j W_j' dT u_j`` (``beta`` moves with ``T``);
     - ``d log|X'PX| = -tr(N dT)`` with ``N_j = W_j (X'PX)^-1 W_j'``, and
       ``d2 log|X'PX| = 2 tr(dT Q dT' N) - tr(A^-1 B A^-1 B')`` with
