@@ -1750,6 +1750,51 @@ def _may_have_other_optima(
     return bool(np.any(np.abs(cosines[off_diagonal]) > _COLLINEAR_RANDOM_COLUMNS))
 
 
+def _reproduces_every_observation(cp: CrossProducts) -> Exception:
+    """The refusal of a model whose fixed and random effects can reproduce the data."""
+    from .validation import ModelInputError
+
+    return ModelInputError(
+        f"The model reproduces every observation: with {cp.n_fixed} fixed effects and "
+        f"{cp.n_random} random effect(s) in each of {cp.n_groups} schools for "
+        f"{cp.n_obs} students, the residual variance goes to zero, so it and the "
+        "variances of the random effects cannot be estimated. Use fewer predictors or "
+        "random slopes, or more data."
+    )
+
+
+def _exact_fit_possible(cp: CrossProducts) -> bool:
+    """Whether X and a separate Z-regression in every school leave no residual at all.
+
+    Only possible with no more students than ``p + J q`` coefficients; then the residual
+    of y on [X, Z_1, ..., Z_J] (from the blocks, a small system) decides. Unweighted
+    blocks only (with weights, the per-school and total blocks carry different weights).
+
+    Examples
+    --------
+    >>> groups = np.array([0, 0, 0, 1, 1])
+    >>> X = np.c_[np.ones(5), [0.0, 1, 3, 0.5, 2], [1.0, 0, 2, 1, 4]]
+    >>> y = np.array([1.0, 2, 4, 3, 0])
+    >>> cp = CrossProducts.from_arrays(y, X, np.c_[np.ones(5), X[:, 1]], groups)
+    >>> _exact_fit_possible(cp)
+    True
+    """
+    p, q, J = cp.n_fixed, cp.n_random, cp.n_groups
+    if cp.is_weighted or cp.n_obs > p + J * q:
+        return False
+    size = p + J * q
+    gram, moments = np.zeros((size, size)), np.zeros(size)
+    gram[:p, :p], moments[:p] = cp.XtX, cp.Xty
+    for j in range(J):
+        block = slice(p + j * q, p + (j + 1) * q)
+        gram[block, block], moments[block] = cp.ZtZ[j], cp.Zty[j]
+        gram[block, :p] = cp.ZtX[j]
+        gram[:p, block] = cp.ZtX[j].T
+    residual = cp.yty - moments @ np.linalg.lstsq(gram, moments, rcond=None)[0]
+    ols = cp.yty - cp.Xty @ np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
+    return bool(residual <= 1e-10 * max(ols, 0.0))
+
+
 def _fit(
     cp: CrossProducts,
     structure: CovarianceStructure,
@@ -1759,6 +1804,8 @@ def _fit(
 ) -> EngineFit:
     if reml and cp.is_weighted:
         raise ValueError("REML is not defined with survey weights; fit by ML.")
+    if _exact_fit_possible(cp):
+        raise _reproduces_every_observation(cp)
     if start is None:
         start = _moment_start(cp, structure)
     else:
@@ -1835,15 +1882,7 @@ def _fit(
     # OLS leaves at most y'y; only a residual far below that needs OLS's own for comparison.
     ols = _solve(cp, np.zeros_like(T)) if sol.r2 < 1e-10 * cp.yty else None
     if ols is not None and sol.r2 < 1e-10 * ols.r2:
-        from .validation import ModelInputError
-
-        raise ModelInputError(
-            f"The model reproduces every observation: with {cp.n_fixed} fixed effects and "
-            f"{cp.n_random} random effect(s) in each of {cp.n_groups} schools for "
-            f"{cp.n_obs} students, the residual variance goes to zero, so it and the "
-            "variances of the random effects cannot be estimated. Use fewer predictors or "
-            "random slopes, or more data."
-        )
+        raise _reproduces_every_observation(cp)
     # A variance whose factor element is (nearly) zero is on the boundary, and so are
     # its covariances, which are then determined by the other random effects.
     diag_small = np.diag(lam) < boundary_tol

@@ -184,3 +184,11 @@ def test_a_well_determined_fit_has_no_flat_direction():
     fit = hlm.fit_hlm(hlm.load_hsb(), "mathach ~ ses", group="school", random=["ses"])
     assert fit.engine_fit.flat_directions == 0
     assert not any(note.startswith("Not identified") for note in fit.warnings)
+
+
+def test_a_model_that_could_reproduce_the_data_is_refused_before_fitting():
+    # Five students, three fixed effects and an intercept and slope in each of two schools:
+    # REML's optimiser would chase sigma2 towards zero without end.
+    data = _frame([1, 2, 4, 3, 0], [1, 1, 1, 2, 2], x0=[0, 1, 3, 0.5, 2], x1=[1, 0, 2, 1, 4])
+    with pytest.raises(ModelInputError, match=r"reproduces every observation.*5 students"):
+        hlm.fit_hlm(data, "y ~ x0 + x1", group="g", random=["x0"])
