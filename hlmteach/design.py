@@ -561,6 +561,10 @@ def _check_residual_variation(y: np.ndarray, rss: float, outcome: str) -> None:
         )
 
 
+#: Up to this many columns, the Gram matrix is built from dot products of the columns.
+_FEW_COLUMNS = 16
+
+
 def _gram_proves_independent(columns: Sequence[np.ndarray | None], n_rows: int) -> bool:
     """Whether the Gram matrix of ``columns`` proves that :func:`_rank_check` would find
     nothing to refuse (None is a column of ones; with the outcome last, that it is not
@@ -588,13 +592,19 @@ def _gram_proves_independent(columns: Sequence[np.ndarray | None], n_rows: int) 
     """
     k = len(columns)
     gram = np.empty((k, k))
-    for i, a in enumerate(columns):  # dot products of contiguous columns: faster than X'X
-        for j, b in enumerate(columns[: i + 1]):
-            if a is None:
-                product = float(n_rows) if b is None else b.sum()
-            else:
-                product = a.sum() if b is None else a @ b
-            gram[i, j] = gram[j, i] = product
+    if k > _FEW_COLUMNS:  # many columns: one matrix product beats k^2 / 2 dot products
+        rows = np.empty((k, n_rows))
+        for i, a in enumerate(columns):
+            rows[i] = 1.0 if a is None else a
+        np.matmul(rows, rows.T, out=gram)
+    else:
+        for i, a in enumerate(columns):  # dot products of contiguous columns: faster than X'X
+            for j, b in enumerate(columns[: i + 1]):
+                if a is None:
+                    product = float(n_rows) if b is None else b.sum()
+                else:
+                    product = a.sum() if b is None else a @ b
+                gram[i, j] = gram[j, i] = product
     diagonal = np.diag(gram)
     # Squares that overflow, or underflow too far to keep their precision, are left to QR.
     if not (np.all((diagonal > 1e-280) & (diagonal < 1e300)) and np.isfinite(gram).all()):

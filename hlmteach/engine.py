@@ -683,7 +683,7 @@ def _gradient_g_sigma2(
     if reml:
         Wx = blocks.ZtX - _stack_product(S, CZX)  # Z'(sigma2 V^-1) X
         A_inv = _chol_solve(sol.A_chol, np.eye(cp.n_fixed))
-        WxA = np.einsum("qaj,ab->qbj", Wx, A_inv)
+        WxA = A_inv @ Wx  # A_inv is symmetric: sum_a Wx[q, a, j] A_inv[a, b], by BLAS
         D -= np.einsum("qbj,rbj->qr", blocks.weighted(WxA), Wx)
     if not with_sigma2:
         return D / sigma2, float("nan")
@@ -931,7 +931,7 @@ def criterion_derivatives(
         b = (wW.reshape(q * p, J) @ u.T).reshape(q, p, q).transpose(0, 2, 1).reshape(q * q, p)
         H4 -= (2.0 * n / r2) * (b @ A_inv @ b.T).reshape(q, q, q, q)
     if reml:
-        WA = np.einsum("qaj,ab->qbj", W, A_inv)
+        WA = A_inv @ W  # A_inv is symmetric: sum_a W[q, a, j] A_inv[a, b], by BLAS
         N = np.einsum("qbj,rbj->qrj", WA, W)
         D -= blocks.weighted(N).sum(axis=-1)
         X += 2.0 * N
