@@ -1253,14 +1253,14 @@ def _boundary_escape(
                 probe = theta.copy()
                 probe[below] *= flip
                 probe[k] = size
-                probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
+                probe_dev = _deviance(probe, cp, structure, reml)
                 if probe_dev < best_dev:
                     best, best_dev = probe, probe_dev
     if zeros.size > 1:  # variances that are zero together may leave the boundary only together
         for size in _PROBE_SIZES:
             probe = theta.copy()
             probe[zeros] = size
-            probe_dev = deviance_and_gradient(probe, cp, structure, reml)[0]
+            probe_dev = _deviance(probe, cp, structure, reml)
             if probe_dev < best_dev:
                 best, best_dev = probe, probe_dev
     return best
@@ -1487,12 +1487,10 @@ def _newton_polish(
     Where the criterion is a long curved valley (a random slope whose column is nearly
     the intercept's, under VC), a quasi-Newton method can stop with a small gradient
     far from the optimum; Newton's steps, with the exact Hessian, cross such a valley
-    in a few iterations. Returns the point, the gain a further Newton step would
-    bring, and the evaluations used.
+    in a few iterations. Returns the point, its criterion and the evaluations used.
     """
     evaluations = 1
     dev, grad, hess, _ = criterion_derivatives(theta, cp, structure, reml)
-    gain = np.inf
     for _ in range(30):
         free = ~(structure.on_diagonal & (theta <= 0.0))
         gain, step = _newton_step(grad, hess, free)
@@ -1504,7 +1502,7 @@ def _newton_polish(
         theta, dev, tries = found
         evaluations += tries + 1
         dev, grad, hess, _ = criterion_derivatives(theta, cp, structure, reml)
-    return theta, gain, evaluations
+    return theta, dev, evaluations
 
 
 #: Newton's method stops where a further step would gain less than this in -2 log L
@@ -1671,9 +1669,8 @@ def _search(
             start = check.escape  # leave a boundary saddle along its descent direction
         elif not polished:
             polished = True
-            theta, _, more = _newton_polish(res.x, cp, structure, reml)
+            theta, dev, more = _newton_polish(res.x, cp, structure, reml)
             evaluations += more
-            dev = deviance_and_gradient(theta, cp, structure, reml)[0]
             if dev <= res.fun:
                 res = optimize.OptimizeResult(x=theta, fun=dev)
             continue
@@ -1838,10 +1835,7 @@ def _fit(
     tiny = structure.on_diagonal & (theta < boundary_tol * 1e-2)
     if tiny.any():
         snapped = np.where(tiny, 0.0, theta)
-        if (
-            deviance_and_gradient(snapped, cp, structure, reml)[0]
-            <= res.fun + 1e-9 * cp.weight_scale
-        ):
+        if _deviance(snapped, cp, structure, reml) <= res.fun + 1e-9 * cp.weight_scale:
             theta = snapped
     check = checks(theta)
     dev, grad, gradient_ok, boundary_ok = (
