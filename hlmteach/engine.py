@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
+from scipy.linalg.lapack import dgeqrf, dpotrf, dpotrs, dsyevd
 
 __all__ = [
     "CovarianceStructure",
@@ -600,9 +601,8 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     A = cp.XtX - _over_schools(blocks.ZtX, CZX)
     b = cp.Xty - np.einsum("qaj,qj->a", blocks.ZtX, CZy)
     c = cp.yty - float(np.vdot(blocks.Zty, CZy))
-    try:
-        A_chol = np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
+    A_chol = _cholesky(A)
+    if A_chol is None:
         return None
     beta = _chol_solve(A_chol, b)
     r2 = c - float(b @ beta)
@@ -638,10 +638,41 @@ def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return np.moveaxis(np.linalg.inv(stack), 0, -1), log_det
 
 
+def _cholesky(M: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of a small symmetric matrix (LAPACK's potrf); None unless PD.
+
+    numpy's wrapper costs several times the factorisation itself on the engine's
+    matrices of a few rows, and the engine factors some at every evaluation.
+
+    Examples
+    --------
+    >>> _cholesky(np.array([[4.0, 2.0], [2.0, 5.0]])).tolist(), _cholesky(-np.eye(2))
+    ([[2.0, 0.0], [1.0, 2.0]], None)
+    """
+    factor, info = dpotrf(M, lower=1)
+    return factor if info == 0 else None
+
+
+def _symmetric_eigen(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues and eigenvectors of a small symmetric matrix (LAPACK's syevd).
+
+    As ``np.linalg.eigh`` (which calls the same routine on the lower triangle), less
+    its wrapper's overhead; NaN where LAPACK fails (a matrix with NaN in it).
+
+    Examples
+    --------
+    >>> values, vectors = _symmetric_eigen(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> values.round(12).tolist()
+    [1.0, 3.0]
+    """
+    values, vectors, info = dsyevd(M, lower=1)
+    if info != 0 or not np.all(np.isfinite(M)):
+        return np.full(M.shape[0], np.nan), np.full(M.shape, np.nan)
+    return values, vectors
+
+
 def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve ``(L L') x = rhs`` for the lower Cholesky factor ``L`` (LAPACK's potrs)."""
-    from scipy.linalg.lapack import dpotrs
-
     solution, info = dpotrs(chol, rhs, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"potrs failed (info {info})")
@@ -901,12 +932,20 @@ def criterion_derivatives(
     >>> bool(np.isclose(hess[0, 0], (up - down)[0] / (2 * step), rtol=1e-6))
     True
     """
+    return _solution_and_derivatives(theta, cp, structure, reml)[1]
+
+
+def _solution_and_derivatives(
+    theta: np.ndarray, cp: CrossProducts, structure: CovarianceStructure, reml: bool
+) -> tuple[_Solution | None, CriterionDerivatives]:
+    """:func:`criterion_derivatives` with the solution at ``theta`` it is built on."""
     k = structure.n_theta
     lam = structure.factor(theta)
     sol = _solve(cp, lam @ lam.T)
     if sol is None:
         q = structure.q
-        return CriterionDerivatives(np.inf, np.zeros(k), np.full((k, k), np.nan), np.zeros((q, q)))
+        nowhere = np.zeros(k), np.full((k, k), np.nan), np.zeros((q, q))
+        return None, CriterionDerivatives(np.inf, *nowhere)
     blocks = cp.schools_last
     n = _residual_df(cp, reml)
     r2 = sol.r2
@@ -948,7 +987,7 @@ def criterion_derivatives(
     # d2T/dtheta_a dtheta_b = F_a F_b' + F_b F_a', non-zero where the columns agree.
     hess += 2.0 * structure.same_column * D[structure.rows[None, :], structure.rows[:, None]]
     grad = 2.0 * (D @ lam)[structure.rows, structure.cols]
-    return CriterionDerivatives(float(dev), grad, 0.5 * (hess + hess.T), D)
+    return sol, CriterionDerivatives(float(dev), grad, 0.5 * (hess + hess.T), D)
 
 
 @dataclass(frozen=True)
@@ -1332,7 +1371,7 @@ def _verified_minimum(
     idx = np.flatnonzero(free)
     if idx.size == 0:
         return True, np.zeros((k, 0))
-    values, vectors = np.linalg.eigh(hess[np.ix_(idx, idx)])
+    values, vectors = _symmetric_eigen(hess[np.ix_(idx, idx)])
     if not np.all(np.isfinite(values)):
         return False, np.zeros((k, 0))
     tolerance = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
@@ -1380,9 +1419,8 @@ def _newton_step(
     idx = np.flatnonzero(free)
     if idx.size == 0:
         return 0.0, np.zeros_like(grad)
-    try:
-        chol = np.linalg.cholesky(hess[np.ix_(idx, idx)])
-    except np.linalg.LinAlgError:
+    chol = _cholesky(hess[np.ix_(idx, idx)])
+    if chol is None:
         return np.inf, None
     step = np.zeros_like(grad)
     step[idx] = -_chol_solve(chol, grad[idx])
@@ -1443,14 +1481,16 @@ def _newton_minimise(
     after 50 iterations, or when the line search fails; the caller verifies the point.
     """
     theta = _positive_columns(np.asarray(start, dtype=float), structure)
-    here = criterion_derivatives(theta, cp, structure, reml)
+    solution, here = _solution_and_derivatives(theta, cp, structure, reml)
     evaluations = 1
     success = False
     for _ in range(50):
         dev, grad, hess, _ = here
         if not np.isfinite(dev):
             break
-        values, vectors = np.linalg.eigh(hess)
+        values, vectors = _symmetric_eigen(hess)
+        if not np.isfinite(values[0]):
+            break
         floor = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
         regular = values[0] > floor
         step = -(vectors @ ((vectors.T @ grad) / np.maximum(np.abs(values), floor)))
@@ -1460,22 +1500,22 @@ def _newton_minimise(
             break
         # The full step first, with all derivatives (Newton's steps are mostly taken whole).
         trial = _positive_columns(theta + step, structure)
-        there = criterion_derivatives(trial, cp, structure, reml)
+        trial_solution, there = _solution_and_derivatives(trial, cp, structure, reml)
         evaluations += 1
         # Near a regular optimum the criterion's change is below its rounding, which a
         # line search could not tell from a rise: there the full step is taken.
         rounding = 1e-12 * max(abs(dev), 1.0) if regular and -0.5 * slope < 1e-6 else 0.0
         if there.deviance <= dev + 1e-4 * slope or (rounding and there.deviance <= dev + rounding):
-            theta, here = trial, there
+            theta, solution, here = trial, trial_solution, there
             continue
         found = _line_search(theta, dev, step, slope, cp, structure, reml, first_size=0.5)
         if found is None:
             break
         theta, _, tries = found
         evaluations += tries + 1
-        here = criterion_derivatives(theta, cp, structure, reml)
+        solution, here = _solution_and_derivatives(theta, cp, structure, reml)
     result = optimize.OptimizeResult(x=theta, fun=here.deviance, success=success)
-    result.derivatives = here
+    result.derivatives, result.solution = here, solution
     return result, evaluations
 
 
@@ -1595,18 +1635,18 @@ def _covparm_jacobian(fit: EngineFit) -> np.ndarray:
     s2, R = st.outcome_scale**2, st.random_map
     rows, cols = fit.structure.rows, fit.structure.cols
     k = rows.size
+    # Element (r, c) of R E R' for the symmetric unit E at (a, b) is
+    # R[r, a] R[c, b] + R[r, b] R[c, a] (counted once on the diagonal, a = b).
     jacobian = np.zeros((k + 1, k + 1))
-    for m in range(k):
-        unit = np.zeros_like(R)
-        unit[rows[m], cols[m]] = unit[cols[m], rows[m]] = 1.0
-        jacobian[:k, m] = (s2 * R @ unit @ R.T)[rows, cols]
+    both = R[rows][:, rows] * R[cols][:, cols] + R[rows][:, cols] * R[cols][:, rows]
+    jacobian[:k, :k] = s2 * np.where(rows == cols, 0.5, 1.0) * both
     jacobian[k, k] = s2
     return jacobian
 
 
 def _lower_factor(M: np.ndarray) -> np.ndarray:
     """A lower-triangular ``L`` with ``L L' = M M'`` and a non-negative diagonal."""
-    L = np.linalg.qr(M.T, mode="r").T
+    L = np.tril(dgeqrf(M.T)[0].T)  # M' = Q R (LAPACK's geqrf), so M M' = R'R
     signs = np.where(np.diag(L) < 0, -1.0, 1.0)
     return L * signs
 
@@ -1863,7 +1903,10 @@ def _fit(
 
     lam = structure.factor(theta)
     T = lam @ lam.T
-    sol = _solve(cp, T)
+    # Newton's last point comes with its solution; any other point is solved here.
+    sol = res.get("solution") if np.array_equal(theta, res.x) else None
+    if sol is None:
+        sol = _solve(cp, T)
     if sol is None:
         from .validation import ModelInputError
 
@@ -2044,25 +2087,41 @@ def _moment_start(cp: CrossProducts, structure: CovarianceStructure) -> np.ndarr
     informative = cp.group_sizes > q
     if informative.sum() <= q:
         return structure.start()
-    beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
-    z = (cp.Zty - cp.ZtX @ beta)[informative]
-    S = cp.ZtZ[informative]
-    ridge = 1e-6 * np.eye(q) * np.maximum(np.trace(S, axis1=1, axis2=2)[:, None, None], 1.0)
-    S_inv = np.linalg.inv(S + ridge)
-    b = np.einsum("jab,jb->ja", S_inv, z)
+    XtX_chol = _cholesky(cp.XtX)
+    if XtX_chol is None:
+        beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
+    else:
+        beta = _chol_solve(XtX_chol, cp.Xty)
+    blocks = cp.schools_last
+    z = (blocks.Zty - _stack_vector(blocks.ZtX, beta[:, None]) if cp.n_fixed else blocks.Zty)
+    z, S = z[:, informative], blocks.ZtZ[:, :, informative]
+    n_informative = z.shape[1]
+    # A ridge of 1e-6 of each school's trace keeps a school with a constant slope finite.
+    ridge = 1e-6 * np.maximum(np.einsum("aaj->j", S), 1.0)
+    S = S.copy()
+    for a in range(q):
+        S[a, a] += ridge
+    inverse = _small_inverse(S)
+    if inverse is None:
+        return structure.start()
+    S_inv = inverse[0]
+    b = _stack_vector(S_inv, z)  # (q, J): each school's own OLS coefficients
     rss = cp.yty - 2.0 * float(beta @ cp.Xty) + float(beta @ cp.XtX @ beta)
-    within_df = cp.n_obs - q * int(informative.sum()) - cp.n_fixed
-    within = rss - float(np.einsum("ja,ja->", b, z))
+    within_df = cp.n_obs - q * n_informative - cp.n_fixed
+    within = rss - float(np.vdot(b, z))
     sigma2 = within / within_df if within_df > 0 and within > 0 else rss / cp.n_obs
     if not sigma2 > 0:
         return structure.start()
-    spread = np.atleast_2d(np.cov(b, rowvar=False)) / sigma2 - S_inv.mean(axis=0)
+    deviations = b - b.mean(axis=1, keepdims=True)
+    spread = (deviations @ deviations.T) / ((n_informative - 1) * sigma2) - S_inv.mean(axis=-1)
     if structure.kind == "vc":
         spread = np.diag(np.diag(spread))
     if not np.all(np.isfinite(spread)):
         return structure.start()
-    values, vectors = np.linalg.eigh(spread)
-    lam = np.linalg.cholesky((vectors * np.maximum(values, 1e-2)) @ vectors.T)
+    values, vectors = _symmetric_eigen(spread)
+    lam = _cholesky((vectors * np.maximum(values, 1e-2)) @ vectors.T)
+    if lam is None:
+        return structure.start()
     return np.where(
         structure.on_diagonal,
         np.abs(lam[structure.rows, structure.cols]),
