@@ -2093,7 +2093,7 @@ def _moment_start(cp: CrossProducts, structure: CovarianceStructure) -> np.ndarr
     else:
         beta = _chol_solve(XtX_chol, cp.Xty)
     blocks = cp.schools_last
-    z = (blocks.Zty - _stack_vector(blocks.ZtX, beta[:, None]) if cp.n_fixed else blocks.Zty)
+    z = blocks.Zty - _stack_vector(blocks.ZtX, beta[:, None]) if cp.n_fixed else blocks.Zty
     z, S = z[:, informative], blocks.ZtZ[:, :, informative]
     n_informative = z.shape[1]
     # A ridge of 1e-6 of each school's trace keeps a school with a constant slope finite.
