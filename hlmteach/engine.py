@@ -123,11 +123,11 @@ class Standardisation:
             constant = _constant_columns(X)
             if constant.size:
                 intercept = int(constant[0])
-                shift[intercept] = float(np.mean(y)) / X[0, intercept]
+                shift[intercept] = float(y.sum() / n) / X[0, intercept]
                 fixed_shift = (np.ones(n) @ X) / n / X[0, intercept]
                 fixed_shift[intercept] = 0.0
             if centre_random and q > 1 and _constant_columns(Z[:, :1]).size:
-                random_shift = np.r_[0.0, (np.ones(n) @ Z[:, 1:]) / n / Z[0, 0]]
+                random_shift = np.concatenate(([0.0], (np.ones(n) @ Z[:, 1:]) / n / Z[0, 0]))
         np.subtract(y, X @ shift, out=rows[-1])
         # A centred column is the column less its shift times the constant column's value.
         for block, M, centre, constant_value in (
@@ -167,6 +167,24 @@ def _centring_map(shift: np.ndarray | None, scale: np.ndarray, constant: int) ->
     if shift is not None:
         centre[constant] -= shift
     return centre / scale
+
+
+def _school_runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each school's run of rows starts in sorted ``codes``, and its length.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in _school_runs(np.array([0, 0, 1, 2, 2, 2]))]
+    [[0, 2, 3], [2, 1, 3]]
+    """
+    changes = np.empty(codes.shape[0], dtype=bool)
+    changes[:1] = True
+    np.not_equal(codes[1:], codes[:-1], out=changes[1:])
+    starts = np.flatnonzero(changes)
+    sizes = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1:] = codes.shape[0] - starts[-1:]
+    return starts, sizes
 
 
 def _column_scale(M: np.ndarray) -> np.ndarray:
@@ -236,7 +254,7 @@ class CrossProducts:
     school_yty: np.ndarray | None = field(default=None, repr=False)
     standardisation: Standardisation | None = None
 
-    @property
+    @cached_property
     def n_obs(self) -> int:
         """Number of students."""
         return int(self.group_sizes.sum())
@@ -340,7 +358,7 @@ class CrossProducts:
         ``centre_random=True`` centres the random slopes there too, which is the same
         model only under unstructured covariance.
         """
-        with SingleThreadedBlas():  # tall, thin products: threads only contend
+        with _one_blas_thread_beyond(y.shape[0]):  # tall, thin products: threads only contend
             return cls._accumulate(
                 y, X, Z, group_codes, weights, group_weights, standardise, centre_random
             )
@@ -372,8 +390,7 @@ class CrossProducts:
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
         y, X, Z = y[order], X[order], Z[order]
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        sizes = np.diff(np.r_[starts, codes.shape[0]])
+        starts, sizes = _school_runs(codes)
         w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, float)[order]
         school_w = (
             np.ones(sizes.shape[0]) if group_weights is None else np.asarray(group_weights, float)
@@ -404,11 +421,10 @@ class CrossProducts:
         One pass per random effect; rows already in school order (the usual case) are
         not copied into order.
         """
-        if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
+        if codes.size > 1 and (codes[1:] < codes[:-1]).any():
             order = np.argsort(codes, kind="stable")
             codes, rows = codes[order], rows[:, order]
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        sizes = np.diff(np.r_[starts, codes.shape[0]])
+        starts, sizes = _school_runs(codes)
         # (q, q + p + 1, J): Z_j' [Z_j, X_j, y_j], schools last.
         per_school = np.stack([np.add.reduceat(rows[a] * rows, starts, axis=1) for a in range(q)])
         per_school = per_school.transpose(2, 0, 1)  # schools first, as the fields are kept
@@ -587,14 +603,15 @@ def _solve(cp: CrossProducts, T: np.ndarray) -> _Solution | None:
     """Profile ``beta`` given the relative covariance ``T``; None if V is not positive definite."""
     blocks = cp.schools_last
     q = cp.n_random
-    M = _stack_product(T[:, :, None], blocks.ZtZ)
+    M = (T @ blocks.ZtZ.reshape(q, -1)).reshape(blocks.ZtZ.shape)  # T Z_j'Z_j, by BLAS
     for a in range(q):
         M[a, a] += 1.0
     inverse_and_log_det = _small_inverse(M)
     if inverse_and_log_det is None:
         return None
     M_inv, log_det = inverse_and_log_det
-    C = _stack_product(M_inv, T[:, :, None])
+    # C = M^-1 T is symmetric, so it is also T M^-T: one BLAS product with T on the left.
+    C = (T @ M_inv.transpose(1, 0, 2).reshape(q, -1)).reshape(M_inv.shape)
     C = 0.5 * (C + C.transpose(1, 0, 2))
     CZX = blocks.weighted(_stack_product(C, blocks.ZtX))
     CZy = blocks.weighted(_stack_vector(C, blocks.Zty))
@@ -621,19 +638,19 @@ def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     q = M.shape[0]
     if q == 1:
         det = M[0, 0]
-        if np.any(det <= 0):
+        if (det <= 0).any():
             return None
         return 1.0 / M, np.log(det)
     if q == 2:
         a, b, c, d = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
         det = a * d - b * c
-        if np.any(det <= 0):
+        if (det <= 0).any():
             return None
         inverse = np.array([[d, -b], [-c, a]]) / det
         return inverse, np.log(det)
     stack = np.moveaxis(M, -1, 0)
     sign, log_det = np.linalg.slogdet(stack)
-    if np.any(sign <= 0):
+    if (sign <= 0).any():
         return None
     return np.moveaxis(np.linalg.inv(stack), 0, -1), log_det
 
@@ -666,7 +683,7 @@ def _symmetric_eigen(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     [1.0, 3.0]
     """
     values, vectors, info = dsyevd(M, lower=1)
-    if info != 0 or not np.all(np.isfinite(M)):
+    if info != 0 or not np.isfinite(M).all():
         return np.full(M.shape[0], np.nan), np.full(M.shape, np.nan)
     return values, vectors
 
@@ -690,7 +707,7 @@ def _full_deviance(cp: CrossProducts, sol: _Solution, sigma2: float, reml: bool)
     n = _residual_df(cp, reml)
     dev = n * (_LOG_2PI + np.log(sigma2)) + sol.log_det_M + sol.r2 / sigma2
     if reml:
-        dev += 2.0 * float(np.log(np.diag(sol.A_chol)).sum())
+        dev += 2.0 * float(np.log(sol.A_chol.diagonal()).sum())
     return float(dev)
 
 
@@ -1372,7 +1389,7 @@ def _verified_minimum(
     if idx.size == 0:
         return True, np.zeros((k, 0))
     values, vectors = _symmetric_eigen(hess[np.ix_(idx, idx)])
-    if not np.all(np.isfinite(values)):
+    if not np.isfinite(values).all():
         return False, np.zeros((k, 0))
     tolerance = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
     if values[0] < -tolerance:
@@ -1573,6 +1590,12 @@ class SingleThreadedBlas:
         self._limits.restore_original_limits()
 
 
+def _one_blas_thread_beyond(size: int) -> contextlib.AbstractContextManager:
+    """:class:`SingleThreadedBlas` for arrays of more than 10,000 rows (as the design's rank
+    check); on smaller ones threads gain nothing, and setting the limit costs more."""
+    return SingleThreadedBlas() if size > 10_000 else contextlib.nullcontext()
+
+
 def fit_mixed_model(
     cp: CrossProducts,
     structure: CovarianceStructure,
@@ -1620,7 +1643,7 @@ def fit_mixed_model(
     >>> fit.converged, round(float(fit.beta[0]), 2)
     (True, 1.93)
     """
-    with SingleThreadedBlas():
+    with _one_blas_thread_beyond(cp.n_groups):
         fit = _fit(cp, structure, reml, boundary_tol, start)
     return fit if cp.standardisation is None else _on_original_scale(fit)
 
@@ -1923,8 +1946,8 @@ def _fit(
     # A variance whose factor element is (nearly) zero is on the boundary, and so are
     # its covariances, which are then determined by the other random effects.
     diag_small = np.diag(lam) < boundary_tol
-    on_boundary = np.r_[diag_small[structure.rows] | diag_small[structure.cols], False]
-    fit = _build_fit(
+    on_boundary = np.append(diag_small[structure.rows] | diag_small[structure.cols], False)
+    return _build_fit(
         cp,
         structure,
         reml,
@@ -1939,8 +1962,8 @@ def _fit(
         converged,
         message,
         evaluations,
+        check.flat_directions if converged else 0,
     )
-    return replace(fit, flat_directions=check.flat_directions if converged else 0)
 
 
 def _build_fit(
@@ -1958,6 +1981,7 @@ def _build_fit(
     converged: bool,
     message: str,
     evaluations: int,
+    flat_directions: int = 0,
 ) -> EngineFit:
     index: list[tuple[int, int] | None] = [
         (int(r), int(c)) for r, c in zip(structure.rows, structure.cols, strict=True)
@@ -1975,7 +1999,7 @@ def _build_fit(
         cov_beta=cov_beta,
         deviance=deviance,
         covparm_index=index,
-        covparm_estimates=np.r_[structure.pack(G), sigma2],
+        covparm_estimates=np.append(structure.pack(G), sigma2),
         on_boundary=on_boundary,
         gradient=gradient,
         matrix_gradient=matrix_gradient,
@@ -1985,6 +2009,7 @@ def _build_fit(
         reml=reml,
         structure=structure,
         cross_products=cp,
+        flat_directions=flat_directions,
     )
 
 
