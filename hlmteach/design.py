@@ -13,7 +13,7 @@ import ast
 import builtins
 import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -147,46 +147,162 @@ def _model_desc(formula: str) -> Any:
     return ModelDesc.from_formula(formula)
 
 
-def formula_variables(formula: str) -> list[str]:
+def formula_variables(formula: str, data: pd.DataFrame | None = None) -> list[str]:
     """The data columns a patsy formula refers to.
+
+    Patsy looks a name up in the data first, then among Python's and its own
+    functions; so does this. Without ``data``, a name that is also a Python or
+    patsy builtin (``round``, ``C``) is taken to be the builtin.
 
     Parameters
     ----------
     formula : str
         A patsy formula such as ``"mathach ~ ses + C(sector)"``.
+    data : DataFrame, optional
+        The data the formula is applied to.
 
     Returns
     -------
     list of str
-        Column names, in order of first appearance.
+        Column names, in order of first appearance; ``Q('a b')`` gives ``'a b'``.
 
     Examples
     --------
-    >>> formula_variables("math ~ college + np.log(size) + C(boy)")
-    ['math', 'college', 'size', 'boy']
+    >>> formula_variables("math ~ college + np.log(size) + C(boy) + Q('2010 score')")
+    ['math', 'college', 'size', 'boy', '2010 score']
+    >>> formula_variables("math ~ round + ses", pd.DataFrame({"round": [1], "math": [1]}))
+    ['math', 'round', 'ses']
     """
-    return list(_formula_variables(formula))
+    names = _formula_names(formula)[0]
+    if data is None:
+        return [n for n in names if n not in _KNOWN_NAMES]
+    return [n for n in names if n not in _KNOWN_NAMES or n in data.columns]
+
+
+@lru_cache(maxsize=1)
+def _known_names() -> frozenset[str]:
+    import patsy.builtins
+
+    return frozenset(_PYTHON_NAMES | set(patsy.builtins.__all__))
+
+
+class _KnownNames:
+    """Membership in Python's and patsy's builtin names, patsy imported on first use."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in _known_names()
+
+
+_KNOWN_NAMES = _KnownNames()
 
 
 @lru_cache(maxsize=512)
-def _formula_variables(formula: str) -> tuple[str, ...]:
-    import patsy.builtins
+def _formula_names(formula: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The names a formula's factors read, the functions they call, and factors that are
+    not Python expressions (such as ``a b``), each in order of first appearance.
 
-    known = _PYTHON_NAMES | set(patsy.builtins.__all__)
-    desc = _model_desc(formula)
+    Names include builtins (filtered by :func:`formula_variables`) and the text of
+    ``Q('...')``, which is a column's name.
+    """
     names: list[str] = []
+    called: list[str] = []
+    unreadable: list[str] = []
+    desc = _model_desc(formula)
     for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
         for factor in term.factors:
             code = factor.name()
-            try:
-                tree = ast.parse(code, mode="eval")
-            except SyntaxError:
-                names.append(code)
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Name) and node.id not in known:
-                    names.append(node.id)
-    return tuple(dict.fromkeys(names))
+            read = _factor_names(code)
+            if read is None:
+                unreadable.append(code)
+            else:
+                names.extend(read[0])
+                called.extend(read[1])
+    return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(called)), tuple(unreadable)
+
+
+@lru_cache(maxsize=1024)
+def _factor_names(code: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The names one factor's Python code reads (``Q('a b')`` reads ``'a b'``, numpy's
+    namespace is none) and the functions it calls by name; None if it is not Python.
+
+    Examples
+    --------
+    >>> _factor_names("np.log(x + Q('a b')) * round(z)")
+    (('z', 'x', 'a b'), ('round', 'Q'))
+    """
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return None
+    names: list[str] = []
+    called: list[str] = []
+    functions: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            functions.add(id(node.func))
+            called.append(node.func.id)
+            argument = node.args[0] if len(node.args) == 1 else None
+            if (
+                node.func.id == "Q"
+                and isinstance(argument, ast.Constant)
+                and isinstance(argument.value, str)
+            ):
+                names.append(argument.value)
+        elif (
+            isinstance(node, ast.Name)
+            and id(node) not in functions
+            and node.id not in ("np", "numpy")
+        ):
+            names.append(node.id)
+    return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(called))
+
+
+#: Functions of other formula languages, with patsy's spelling.
+_OTHER_FUNCTIONS = {
+    "poly": "a polynomial is written term by term: x + I(x**2)",
+    "offset": "patsy has no offset; subtract it from the outcome instead: I(y - x) ~ ...",
+    "cbind": "fit_hlm models one outcome at a time",
+    "factor": "a category is C(x)",
+    "as.factor": "a category is C(x)",
+    "log": "the logarithm is np.log(x)",
+    "exp": "the exponential is np.exp(x)",
+    "sqrt": "the square root is np.sqrt(x)",
+    "relevel": "a reference level is C(x, Treatment('level'))",
+}
+
+
+def _check_formula_names(data: pd.DataFrame, formula: str, role: str, shown: str) -> list[str]:
+    """The columns ``formula`` reads, after refusing what patsy cannot evaluate on ``data``:
+    text that is not a Python expression, functions patsy does not know and absent columns.
+
+    ``role`` names the formula in messages ("formula", "random part") and ``shown`` is
+    the text the user wrote.
+    """
+    names, called, unreadable = _formula_names(formula)
+    for code in unreadable:
+        if code.strip() == ".":
+            raise ModelInputError(
+                f"The {role} {shown} uses '.', R's shorthand for every other column, which "
+                "patsy does not have: name each predictor, as in 'y ~ a + b + c'."
+            )
+        joined = code.replace(" ", "")
+        name = code if code in data.columns or joined not in data.columns else joined
+        raise ModelInputError(
+            f"The {role} {shown} has the term {code!r}, which is not a Python expression. "
+            f"A column whose name has spaces or other characters, or starts with a digit, "
+            f"must be quoted: write Q({name!r})."
+        )
+    unknown = [f for f in called if f not in _KNOWN_NAMES and f not in data.columns]
+    if unknown:
+        hint = _OTHER_FUNCTIONS.get(unknown[0], "use numpy's functions as np.name(x)")
+        raise ModelInputError(
+            f"The {role} {shown} calls {unknown[0]}(), which is not a function that patsy or "
+            f"numpy provides ({hint}). Patsy's own are C(), I(), Q(), center(), standardize() "
+            "and bs(); write powers as I(x**2)."
+        )
+    variables = [n for n in names if n not in _KNOWN_NAMES or n in data.columns]
+    require_columns(data, variables, role)
+    return variables
 
 
 def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
@@ -216,15 +332,16 @@ def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
     {'g': 'b'}
     """
     references: dict[str, str] = {}
-    for name in formula_variables(formula):
+    for name in formula_variables(formula, data):
         column = data[name] if name in data.columns else None
         if not isinstance(column, pd.Series):  # absent, or a name that several columns share
             continue
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
             continue  # numpy numbers, booleans and dates: no text level to name
         if isinstance(column.dtype, pd.CategoricalDtype):
-            if len(column.cat.categories):
-                references[name] = str(column.cat.categories[0])
+            used = column.cat.remove_unused_categories().cat.categories  # as the design drops
+            if len(used):
+                references[name] = str(used[0])
         elif pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
             levels = column.dropna().unique()
             if len(levels):
@@ -303,7 +420,11 @@ class _ModelColumns:
         The rows used; None for all of them.
     plain : sequence of str
         The columns whose nullable dtypes (Int64, Float64, boolean) are read as
-        floats, as :func:`_as_plain_numbers` does for patsy.
+        floats, as :func:`_as_plain_numbers` does for patsy; their unused categories
+        (pandas categoricals) are dropped, as lme4 drops unused factor levels.
+    computed : collection of str
+        Columns that formulas compute with (:func:`_computed_variables`): patsy gets
+        integer ones as floats, whose arithmetic does not overflow.
 
     Examples
     --------
@@ -313,11 +434,16 @@ class _ModelColumns:
     """
 
     def __init__(
-        self, data: pd.DataFrame, keep: np.ndarray | None = None, plain: Sequence[str] = ()
+        self,
+        data: pd.DataFrame,
+        keep: np.ndarray | None = None,
+        plain: Sequence[str] = (),
+        computed: Collection[str] = (),
     ) -> None:
         self.data = data
         self.keep = keep
         self.plain = tuple(plain)
+        self.computed = computed
         self.n_rows = data.shape[0] if keep is None else int(np.count_nonzero(keep))
         self._numbers: dict[str, np.ndarray | None] = {}
         self._frame: pd.DataFrame | None = None
@@ -346,14 +472,30 @@ class _ModelColumns:
         """The rows used as a data frame for patsy, nullable numbers as floats."""
         if self._frame is None:
             rows = self.data if self.keep is None else self.data.loc[self.keep]
-            self._frame = _as_plain_numbers(rows, self.plain)
+            frame = _as_plain_numbers(rows, self.plain)
+            changed = {
+                c: frame[c].astype(float)
+                for c in self.computed
+                if c in self.plain and frame[c].dtype.kind in "iu"
+            }
+            changed.update(
+                (c, frame[c].cat.remove_unused_categories())
+                for c in self.plain
+                if isinstance(frame[c].dtype, pd.CategoricalDtype)
+            )
+            self._frame = frame.assign(**changed) if changed else frame
         return self._frame
 
 
-def _factor_variables(formula: str) -> tuple[set[str], set[str]]:
-    """Right-hand-side variables used as numbers, and those used only inside ``C(...)``."""
+def _factor_variables(formula: str, data: pd.DataFrame | None = None) -> tuple[set[str], set[str]]:
+    """Right-hand-side variables used as numbers, and those used only inside ``C(...)``
+    (as :func:`formula_variables` reads names, given ``data``)."""
     as_number, as_category = _factor_variable_sets(formula)
-    return set(as_number), set(as_category)
+    if data is None:
+        keep = [n for n in as_number | as_category if n not in _KNOWN_NAMES]
+    else:
+        keep = [n for n in as_number | as_category if n not in _KNOWN_NAMES or n in data.columns]
+    return set(as_number.intersection(keep)), set(as_category.intersection(keep))
 
 
 @lru_cache(maxsize=512)
@@ -363,9 +505,31 @@ def _factor_variable_sets(formula: str) -> tuple[frozenset[str], frozenset[str]]
     for term in _model_desc(formula).rhs_termlist:
         for factor in term.factors:
             code = factor.name()
-            names = set(formula_variables(f"_ ~ {code}")[1:])
+            names = set((_factor_names(code) or ((),))[0])
             (as_category if code.startswith("C(") else as_number).update(names)
     return frozenset(as_number), frozenset(as_category - as_number)
+
+
+@lru_cache(maxsize=512)
+def _computed_variables(formula: str) -> frozenset[str]:
+    """Names read inside an expression (``I(x**2)``, ``np.log(x)``), not as a bare column
+    or a category, on either side of ``~``: integer columns there must be floats, or
+    patsy's integer arithmetic can overflow.
+
+    Examples
+    --------
+    >>> sorted(_computed_variables("I(y / 2) ~ x + I(x**2) + C(g) + z:w"))
+    ['x', 'y']
+    """
+    desc = _model_desc(formula)
+    computed: set[str] = set()
+    for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
+        for factor in term.factors:
+            code = factor.name()
+            read = _factor_names(code)
+            if read is not None and code not in read[0] and not code.startswith("C("):
+                computed.update(read[0])
+    return frozenset(computed)
 
 
 def _as_model_columns(source: pd.DataFrame | _ModelColumns) -> _ModelColumns:
@@ -401,6 +565,21 @@ def _numeric_matrix(
     return matrix, [term.name() if term.factors else "Intercept" for term in ordered], contiguous
 
 
+#: Missing values are dropped before patsy sees the data; a NaN it then meets comes from a
+#: transformation (np.log of a negative number), and the finiteness checks name it.
+_TRANSFORMED_NAN = None
+
+
+def _transformed_nan() -> Any:
+    """Patsy's NA_action that keeps NaN as a number, for the finiteness checks to report."""
+    global _TRANSFORMED_NAN
+    if _TRANSFORMED_NAN is None:
+        import patsy
+
+        _TRANSFORMED_NAN = patsy.NAAction(on_NA="raise", NA_types=[])
+    return _TRANSFORMED_NAN
+
+
 def _design_matrices(
     formula: str, source: pd.DataFrame | _ModelColumns
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[np.ndarray | None]]:
@@ -422,7 +601,9 @@ def _design_matrices(
         # A transformation such as np.log(0) warns; the values it gives are checked later.
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            y_df, X_df = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
+            y_df, X_df = patsy.dmatrices(
+                formula, frame, return_type="dataframe", NA_action=_transformed_nan()
+            )
     except (patsy.PatsyError, ValueError, TypeError) as exc:
         types = ", ".join(f"{c}: {frame[c].dtype}" for c in formula_variables(formula))
         raise ModelInputError(
@@ -456,7 +637,8 @@ def _check_predictor_types(data: pd.DataFrame, as_number: set[str], as_category:
                 f"The predictor {name!r} holds numbers stored as text (dtype {data[name].dtype}); "
                 f"fitted as it is, each distinct value would become its own dummy variable. "
                 f"Convert it with data[{name!r}] = pd.to_numeric(data[{name!r}]), or write "
-                f"C({name}) if it really is a category."
+                f"C({name if name.isidentifier() else f'Q({name!r})'}) if it really is a "
+                "category."
             )
 
 
@@ -518,8 +700,14 @@ def _rank_check(
     return float(R[p, p] ** 2) if y is not None else float("nan")
 
 
-#: Beyond this, squares and cross-products overflow double precision.
-_LARGEST_VALUE = 1e150
+#: Values beyond this, or columns all of whose values are below _SMALLEST_VALUE, are refused.
+#: Estimates alone would survive up to 1e150, whose squares still fit in double precision,
+#: but the covariance parameters' standard errors come from an information matrix that
+#: holds the fourth powers of the units (variances squared): beyond about 1e75, or below
+#: 1e-75, those overflow or underflow (every SE inf, or NaN). Within the range the results
+#: are the same in any units.
+_LARGEST_VALUE = 1e75
+_SMALLEST_VALUE = 1e-75
 
 
 def _column_extent(columns: Sequence[np.ndarray | None]) -> np.ndarray:
@@ -537,16 +725,27 @@ def _column_extent(columns: Sequence[np.ndarray | None]) -> np.ndarray:
 
 
 def _check_magnitude(largest: np.ndarray, names: list[str]) -> None:
-    """Refuse values so large that their squares overflow: ask for other units.
+    """Refuse units so large or so small that the standard errors of the variances cannot
+    be represented in double precision: ask for other units.
 
-    ``largest`` holds each variable's largest absolute value (:func:`_column_extent`).
+    ``largest`` holds each variable's largest absolute value (:func:`_column_extent`);
+    a zero column is left to the checks that name it.
     """
     too_large = [n for n, v in zip(names, largest, strict=True) if v > _LARGEST_VALUE]
     if too_large:
         raise ModelInputError(
-            f"The variable(s) {too_large} have values beyond {_LARGEST_VALUE:g}, whose squares "
-            "cannot be computed in double precision. Express them in larger units (divide "
-            "them by a power of ten) and fit again."
+            f"The variable(s) {too_large} have values beyond {_LARGEST_VALUE:g}: in such units "
+            "the standard errors of the variances (which hold their fourth powers) cannot be "
+            "computed in double precision. Express them in larger units (divide them by a "
+            "power of ten) and fit again."
+        )
+    too_small = [n for n, v in zip(names, largest, strict=True) if 0 < v < _SMALLEST_VALUE]
+    if too_small:
+        raise ModelInputError(
+            f"The variable(s) {too_small} have no value larger than {_SMALLEST_VALUE:g} in "
+            "absolute value: in such units the standard errors of the variances (which hold "
+            "their fourth powers) cannot be computed in double precision. Express them in "
+            "smaller units (multiply them by a power of ten) and fit again."
         )
 
 
@@ -682,11 +881,26 @@ def _random_design(
         return Z, wanted, positions
     numeric = _numeric_matrix(terms, columns)
     if numeric is not None:
-        return numeric[0], numeric[1], None
-    Z_df = patsy.dmatrix(
-        random_formula, columns.frame(), return_type="dataframe", NA_action="raise"
-    )
-    return Z_df.to_numpy(dtype=float), list(Z_df.columns), None
+        Z, names = numeric[0], numeric[1]
+    else:
+        frame = columns.frame()
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                Z_df = patsy.dmatrix(
+                    random_formula, frame, return_type="dataframe", NA_action=_transformed_nan()
+                )
+        except (patsy.PatsyError, ValueError, TypeError) as exc:
+            types = ", ".join(
+                f"{c}: {frame[c].dtype}" for c in formula_variables(random_formula, frame)
+            )
+            raise ModelInputError(
+                f"The random part {random_formula!r} cannot be applied to the data: {exc}. "
+                f"Check the types of its columns ({types})."
+            ) from exc
+        Z, names = Z_df.to_numpy(dtype=float), list(Z_df.columns)
+    _check_magnitude(_check_finite(list(Z.T), names, "random-slope variable(s)"), names)
+    return Z, names, None
 
 
 def _check_outcome_values(y: np.ndarray, outcome: str) -> float:
@@ -713,13 +927,19 @@ def _check_fixed_values(
     largest absolute value (``columns`` are X's, as :func:`_design_matrices` gives them)."""
     if X.shape[1] == 0:
         raise ModelInputError("The model has no fixed effects; add at least an intercept ('~ 1').")
+    return _check_finite(columns, names, "predictor(s)")
+
+
+def _check_finite(columns: Sequence[np.ndarray | None], names: list[str], role: str) -> np.ndarray:
+    """Each column's largest absolute value, after refusing values that are not finite."""
     largest = _column_extent(columns)
     finite = np.isfinite(largest)
     if not finite.all():
         bad = [n for n, ok in zip(names, finite, strict=True) if not ok]
         raise ModelInputError(
-            f"The predictor(s) {bad} have values that are not finite numbers after their "
-            "transformation (for example the log of 0). Drop or fix those rows first."
+            f"The {role} {bad} have values that are not finite numbers after their "
+            "transformation (for example the log of 0 or of a negative number). Drop or fix "
+            "those rows first."
         )
     return largest
 
@@ -793,13 +1013,13 @@ def build_design(
     require_frame(data)
     check_formula_text(formula)
     try:
-        variables = formula_variables(formula)
+        _model_desc(formula)
     except patsy.PatsyError as exc:
         raise ModelInputError(f"The formula {formula!r} cannot be read: {exc}") from exc
+    variables = _check_formula_names(data, formula, "formula", repr(formula))
     outcome = formula.split("~", 1)[0].strip()
-    require_columns(data, variables, "formula")
-    outcome_variables = formula_variables(f"{outcome} ~ 1")
-    as_number, as_category = _factor_variables(formula)
+    outcome_variables = formula_variables(f"{outcome} ~ 1", data)
+    as_number, as_category = _factor_variables(formula, data)
     on_both_sides = sorted(set(outcome_variables) & (as_number | as_category))
     if on_both_sides:
         raise ModelInputError(
@@ -808,8 +1028,7 @@ def build_design(
         )
     random = as_term_list(random, "random")
     random_formula = " + ".join(["1", *random])
-    random_vars = formula_variables("_ ~ " + random_formula)[1:] if random else []
-    require_columns(data, random_vars, "random part")
+    random_vars = _random_variables(data, random, random_formula)
     if random and group is None:
         raise ModelInputError("Random slopes need a grouping column: pass group='school'.")
     if group is not None:
@@ -822,14 +1041,17 @@ def build_design(
             )
         check_group_ids(data[group], group)
     if outcome in data.columns:
-        require_numeric_column(data, outcome, "outcome")
+        _check_outcome_type(data, outcome)
     _check_predictor_types(data, as_number, as_category)
     if random:
-        _check_predictor_types(data, *_factor_variables("_ ~ " + random_formula))
+        _check_predictor_types(data, *_factor_variables("_ ~ " + random_formula, data))
     used = list(dict.fromkeys([*variables, *random_vars, *([group] if group else [])]))
 
     keep = _rows_used(data, used)
-    columns = _ModelColumns(data, keep, [c for c in used if c != group])
+    computed = _computed_variables(formula)
+    if random:
+        computed = computed | _computed_variables("_ ~ " + random_formula)
+    columns = _ModelColumns(data, keep, [c for c in used if c != group], computed)
     n_dropped = data.shape[0] - columns.n_rows
     if columns.n_rows == 0:
         raise ModelInputError(
@@ -859,6 +1081,8 @@ def build_design(
             f"at least two schools, distinct values of {group!r} (and many more for useful "
             "variance estimates). Fit OLS instead, or check the grouping column."
         )
+    if columns.n_rows == labels.shape[0]:  # before the slopes, which then cannot vary
+        _refuse_one_row_per_group(group)
     Z, random_names, positions = _random_design(
         random_formula, columns, X, fixed_names, fixed_columns
     )
@@ -892,6 +1116,59 @@ def build_design(
     return design
 
 
+def _refuse_one_row_per_group(group: str) -> None:
+    """Raise: every unit of ``group`` has one row."""
+    raise ModelInputError(
+        f"Every {group} has one row with complete data, so the variance between {group} "
+        f"units cannot be told apart from the residual variance. A two-level model needs "
+        f"several rows in at least some {group} units; check the grouping column, or fit OLS."
+    )
+
+
+def _random_variables(data: pd.DataFrame, random: list[str], random_formula: str) -> list[str]:
+    """The columns of the random part, after refusing terms that patsy cannot read or that
+    remove the random intercept."""
+    import patsy
+
+    if not random:
+        return []
+    shown = f"random={random!r}"
+    try:
+        terms = _model_desc(random_formula).rhs_termlist
+    except patsy.PatsyError as exc:
+        raise ModelInputError(
+            f"The random part {shown} cannot be read as patsy terms: {exc}. Give each slope "
+            "as a term, such as random=['ses'] or random=['ses', 'female']."
+        ) from exc
+    if not any(not term.factors for term in terms):
+        removing = [t for t in random if _removes_intercept(t)] or random
+        raise ModelInputError(
+            f"The random part {shown} removes the random intercept ({removing[0]!r}); fit_hlm "
+            "always keeps it, and a model without it is not one that fit_hlm can fit. List the "
+            "slopes only, such as random=['ses']."
+        )
+    return _check_formula_names(data, random_formula, "random part", shown)
+
+
+def _removes_intercept(term: str) -> bool:
+    """Whether a random= term such as ``'0 + ses'`` or ``'ses - 1'`` removes the intercept."""
+    rhs = _model_desc("1 + " + term).rhs_termlist
+    return not any(not t.factors for t in rhs)
+
+
+def _check_outcome_type(data: pd.DataFrame, outcome: str) -> None:
+    """Refuse an outcome that is not numeric, or is True/False (numpy's or pandas')."""
+    dtype = data[outcome].dtype
+    if getattr(dtype, "kind", "") == "b":  # numpy's bool and pandas' boolean
+        raise ModelInputError(
+            f"The outcome {outcome!r} is True/False (dtype {dtype}); fit_hlm fits "
+            "linear models of a numeric outcome. For a linear probability model convert it "
+            f"explicitly, data[{outcome!r}] = data[{outcome!r}].astype(float); for a logistic "
+            "multilevel model use a package that fits one (lme4's glmer in R)."
+        )
+    require_numeric_column(data, outcome, "outcome")
+
+
 def _check_identifiable(design: Design, group: str) -> None:
     """Refuse models whose school variance cannot be told apart from the residual variance.
 
@@ -901,11 +1178,7 @@ def _check_identifiable(design: Design, group: str) -> None:
     """
     J = design.n_groups
     if design.n_obs == J:  # every school has one row
-        raise ModelInputError(
-            f"Every {group} has one row with complete data, so the variance between {group} "
-            f"units cannot be told apart from the residual variance. A two-level model needs "
-            f"several rows in at least some {group} units; check the grouping column, or fit OLS."
-        )
+        _refuse_one_row_per_group(group)
     X, Z, codes = design.X, design.Z, design.group_codes
     between = design.school_level
     if np.count_nonzero(between) >= J:

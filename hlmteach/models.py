@@ -12,7 +12,7 @@ statsmodels. Both take
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,34 @@ def _split_by(data: pd.DataFrame, by: str) -> dict[str, pd.DataFrame]:
     }
 
 
+def _fit_each(
+    data: pd.DataFrame, by: str, fit_one: Callable[[pd.DataFrame], Any]
+) -> dict[str, Any]:
+    """``fit_one`` of each level of ``by``; a level that cannot be fitted is named.
+
+    Examples
+    --------
+    >>> import hlmteach as hlm
+    >>> frame = pd.DataFrame({"country": ["A", "B"], "x": [1.0, 2.0]})
+    >>> _fit_each(frame, "country", lambda part: hlm.fit_ols(part, "x ~ 1"))
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: For country='A' (fitted separately, by='country'): The
+    outcome 'x' is constant (1) in every row used: there is no variation to model. Check that
+    you chose the right column. To fit the other levels, leave this level's rows out of the data.
+    """
+    fits = {}
+    for level, part in _split_by(data, by).items():
+        try:
+            fits[level] = fit_one(part)
+        except ModelInputError as exc:
+            raise ModelInputError(
+                f"For {by}={level!r} (fitted separately, by={by!r}): {exc} To fit the other "
+                "levels, leave this level's rows out of the data."
+            ) from exc
+    return fits
+
+
 def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResult | ByResults:
     """Fit ordinary least squares, optionally separately within each level of ``by``.
 
@@ -82,7 +110,7 @@ def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResul
     (2900, 6943)
     """
     if by is not None:
-        return ByResults(by, {k: fit_ols(part, formula) for k, part in _split_by(data, by).items()})
+        return ByResults(by, _fit_each(data, by, lambda part: fit_ols(part, formula)))
     import statsmodels.api as sm
 
     design = build_design(data, formula)
@@ -190,8 +218,10 @@ def fit_hlm(
     if by is not None:
         return ByResults(
             by,
-            {
-                level: fit_hlm(
+            _fit_each(
+                data,
+                by,
+                lambda part: fit_hlm(
                     part,
                     formula,
                     group,
@@ -204,9 +234,8 @@ def fit_hlm(
                     group_weights,
                     conditional_weights,
                     weight_scaling,
-                )
-                for level, part in _split_by(data, by).items()
-            },
+                ),
+            ),
         )
     design = build_design(data, formula, group=group, random=random)
     if engine == "statsmodels":

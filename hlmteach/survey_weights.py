@@ -236,4 +236,39 @@ def _weight_values(data: pd.DataFrame, rows: pd.Index, column: str, role: str) -
                 "weight: fix those rows, or leave them out of the data (a weight of zero means "
                 "a row does not count, so drop it explicitly)."
             )
+    _check_weight_units(values, column, role)
     return values
+
+
+#: Weights beyond this (or below its inverse) are refused: the pseudo-likelihood's sums of
+#: weights, their squares and their products with squared residuals then overflow or
+#: underflow (student weights x1e-300 divided by zero in the engine, x1e100 gave NaN
+#: standard errors, x1e150 a false "no residual variation").
+_WEIGHT_LIMIT = 1e50
+
+
+def _check_weight_units(values: np.ndarray, column: str, role: str) -> None:
+    """Refuse positive weights whose units cannot be computed with: ask to rescale.
+
+    Examples
+    --------
+    >>> _check_weight_units(np.array([1.0, 2e60]), "w", "student weight")
+    Traceback (most recent call last):
+    ...
+    hlmteach.validation.ModelInputError: The student weight 'w' has values as large as 2e+60;
+    weights beyond 1e+50 (or below 1e-50) cannot be computed with in double precision.
+    Rescale the column, for example to mean 1: data['w'] = data['w'] / data['w'].mean().
+    With weight_scaling='none' the scale of the student weights changes the fit;
+    weight_scaling='size' makes it irrelevant.
+    """
+    largest, smallest = float(values.max()), float(values.min())
+    if largest <= _WEIGHT_LIMIT and smallest >= 1 / _WEIGHT_LIMIT:
+        return
+    extreme = f"as large as {largest:g}" if largest > _WEIGHT_LIMIT else f"as small as {smallest:g}"
+    raise ModelInputError(
+        f"The {role} {column!r} has values {extreme}; weights beyond {_WEIGHT_LIMIT:g} (or "
+        f"below {1 / _WEIGHT_LIMIT:g}) cannot be computed with in double precision. Rescale "
+        f"the column, for example to mean 1: data[{column!r}] = data[{column!r}] / "
+        f"data[{column!r}].mean(). With weight_scaling='none' the scale of the student weights "
+        "changes the fit; weight_scaling='size' makes it irrelevant."
+    )

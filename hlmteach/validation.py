@@ -85,6 +85,14 @@ def require_frame(data: object, argument: str = "data") -> pd.DataFrame:
             f"The argument {argument} has no rows: there is nothing to analyse. Check the "
             "filter or the file that produced it."
         )
+    if isinstance(data.columns, pd.MultiIndex):
+        example = " ".join(map(str, data.columns[0]))
+        raise ModelInputError(
+            f"The argument {argument} has columns with several levels (a MultiIndex, such as "
+            f"{data.columns[0]!r}), which formulas cannot name. Flatten them first, for example "
+            f"{argument}.columns = ['_'.join(map(str, c)).strip('_') for c in {argument}.columns] "
+            f"('{example.replace(' ', '_')}')."
+        )
     if not data.columns.is_unique:
         twice = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
         raise ModelInputError(
