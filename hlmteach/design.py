@@ -40,6 +40,7 @@ __all__ = [
     "build_design",
     "category_references",
     "formula_variables",
+    "random_without_fixed_mean",
     "varies_within_groups",
 ]
 
@@ -94,6 +95,47 @@ class Design:
     def school_level(self) -> np.ndarray:
         """Which fixed-effect columns are constant within every school (the intercept included)."""
         return ~varies_within_groups(self.X, self.group_codes)
+
+
+def random_without_fixed_mean(design: Design) -> list[str]:
+    """The random effects whose average across schools the fixed part does not estimate.
+
+    A random effect's mean is estimated when its column lies in the column space of
+    the fixed part, whatever the names: ``ses:female`` is ``female:ses``, ``C(x)``'s
+    dummies are ``x``'s, and the dummies of ``0 + C(sector)`` hold the intercept.
+
+    Parameters
+    ----------
+    design : Design
+        A checked two-level design.
+
+    Returns
+    -------
+    list of str
+        Names of the random effects (``design.random_names``) outside X's column space.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7, 2, 4, 3], "x": [0, 1, 0, 1, 1, 0, 0, 1, 1],
+    ...                    "z": [1.0, 2, 3, 1, 5, 2, 2, 4, 1],
+    ...                    "school": [1, 1, 1, 2, 2, 2, 3, 3, 3]})
+    >>> random_without_fixed_mean(build_design(df, "y ~ x", "school", random=["z"]))
+    ['z']
+    >>> random_without_fixed_mean(build_design(df, "y ~ 0 + C(x)", "school"))
+    []
+    """
+    if design.Z is None:
+        return []
+    fixed = set(design.fixed_names)
+    candidates = [k for k, name in enumerate(design.random_names) if name not in fixed]
+    if not candidates:  # every column is one of X's, by name
+        return []
+    X = design.X / np.sqrt((design.X**2).sum(axis=0))
+    Z = design.Z[:, candidates]
+    Q = np.linalg.qr(X)[0]  # X has full rank: build_design checked it
+    residual = np.sqrt(((Z - Q @ (Q.T @ Z)) ** 2).sum(axis=0))
+    outside = residual > 1e-8 * np.sqrt((Z**2).sum(axis=0))
+    return [design.random_names[k] for k, out in zip(candidates, outside, strict=True) if out]
 
 
 def varies_within_groups(values: np.ndarray, group_codes: np.ndarray) -> np.ndarray:

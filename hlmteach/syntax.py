@@ -212,7 +212,56 @@ def _r_formula(rhs: str, categories: Mapping[str, str] | None = None) -> str:
                 f"relevel(factor({name}), ref = '{level}')",
                 rhs,
             )
-    return re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs))
+    return _r_functions(re.sub(r"\bnp\.", "", re.sub(r"\bC\(", "factor(", rhs)))
+
+
+#: Patsy's stateful transforms in R: patsy's standardize divides by the SD with ddof=0,
+#: R's scale() by the SD with n - 1, so it is written out.
+_R_CALLS = {
+    "center": "scale({0}, scale = FALSE)",
+    "standardize": "I(({0} - mean({0})) / sqrt(mean(({0} - mean({0}))^2)))",
+    "scale": "I(({0} - mean({0})) / sqrt(mean(({0} - mean({0}))^2)))",
+}
+
+
+def _r_functions(text: str) -> str:
+    """Patsy-only spellings in R: ``Q('a b')`` is the backquoted name, ``x**2`` is ``x^2``,
+    and ``center(x)`` and ``standardize(x)`` are written with R's functions.
+
+    Examples
+    --------
+    >>> print(_r_functions("center(ses) + I(x**2) + Q('a b') + standardize(log(z))"))
+    scale(ses, scale = FALSE) + I(x^2) + `a b` + I((log(z) - mean(log(z))) /
+    sqrt(mean((log(z) - mean(log(z)))^2)))
+    """
+    text = re.sub(r"\bQ\(\s*(['\"])(.*?)\1\s*\)", r"`\2`", text).replace("**", "^")
+    return _replace_calls(text, _R_CALLS)
+
+
+def _replace_calls(text: str, templates: Mapping[str, str]) -> str:
+    """Each call ``name(argument)`` in ``text`` of a function in ``templates`` as
+    ``templates[name].format(argument)``, in one pass (a replacement is not replaced
+    again); a call with unbalanced parentheses is left as it is.
+
+    Examples
+    --------
+    >>> _replace_calls("center(f(x)) + y", {"center": "scale({0}, scale = FALSE)"})
+    'scale(f(x), scale = FALSE) + y'
+    """
+    pattern = re.compile(rf"(?<![\w.])({'|'.join(map(re.escape, templates))})\(")
+    start = 0
+    while match := pattern.search(text, start):
+        depth, end = 1, match.end()
+        while end < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        if depth:
+            break
+        argument = _replace_calls(text[match.end() : end - 1].strip(), templates)
+        replacement = templates[match.group(1)].format(argument)
+        text = text[: match.start()] + replacement + text[end:]
+        start = match.start() + len(replacement)
+    return text
 
 
 def sas_model_terms(formula: str, categories: Mapping[str, str] | None = None) -> SASTerms:
@@ -333,11 +382,12 @@ def model_code(
         f"run;"
     )
     bar = "|" if covariance == "un" or not random else "||"
-    r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
+    r_terms = [_r_formula(t, categories) for t in random]
+    r_random = f"(1 + {' + '.join(r_terms)} {bar} {group})" if random else f"(1 | {group})"
     r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
     r = (
         "library(lmerTest)\n"
-        f"fit <- lmer({outcome} ~ {r_fixed} + {r_random}, data = {data_name}, "
+        f"fit <- lmer({_r_formula(outcome)} ~ {r_fixed} + {r_random}, data = {data_name}, "
         f"REML = {'TRUE' if method == 'REML' else 'FALSE'})\n"
         "summary(fit)"
     )
@@ -571,14 +621,15 @@ def weighted_model_code(
             f"  from {data_name} group by {group};\nquit;\n\n"
         )
     bar = "|" if covariance == "un" or not random else "||"
-    r_random = f"(1 + {' + '.join(random)} {bar} {group})" if random else f"(1 | {group})"
+    r_terms = [_r_formula(t, categories) for t in random]
+    r_random = f"(1 + {' + '.join(r_terms)} {bar} {group})" if random else f"(1 | {group})"
     if bar == "||":  # WeMix reads uncorrelated slopes as separate terms
-        r_random = f"(1 | {group}) + " + " + ".join(f"(0 + {t} | {group})" for t in random)
+        r_random = f"(1 | {group}) + " + " + ".join(f"(0 + {t} | {group})" for t in r_terms)
     r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
     r = (
         "library(WeMix)\n"
         f"{ones['r']}{steps['r']}{r_scale}"
-        f"fit <- mix({outcome} ~ {r_fixed} + {r_random}, data = {data_name},\n"
+        f"fit <- mix({_r_formula(outcome)} ~ {r_fixed} + {r_random}, data = {data_name},\n"
         f'           weights = c("w_within", "{school}"), cWeights = TRUE)\n'
         "summary(fit)"
     )

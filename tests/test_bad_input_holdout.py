@@ -249,3 +249,40 @@ def test_design_columns_as_given_are_left_unchanged(d):
     before = d.copy()
     build_design(d.assign(f=pd.Categorical(d["female"])), "mathach ~ f + I(size**2)", "school")
     pd.testing.assert_frame_equal(d, before)
+
+
+# -- D11: which random effects have no fixed mean, by column space -------------------------------
+@pytest.mark.parametrize(
+    ("formula", "random", "outside"),
+    [
+        ("mathach ~ ses * female", ["female:ses"], []),
+        ("mathach ~ C(female)", ["female"], []),
+        ("mathach ~ center(ses)", ["ses"], []),
+        ("mathach ~ 0 + C(sector)", [], []),
+        ("mathach ~ ses", ["female"], ["female"]),
+    ],
+)
+def test_d11_random_effects_without_a_fixed_mean_by_column_space(d, formula, random, outside):
+    from hlmteach.design import random_without_fixed_mean
+
+    assert random_without_fixed_mean(build_design(d, formula, "school", random)) == outside
+
+
+# -- D15: the R code of patsy-only spellings ---------------------------------------------------
+def test_d15_r_code_translates_the_outcome_the_random_part_and_patsy_functions(d):
+    data = d.assign(pos=d["ses"] + 5, **{"a b": d["female"]})
+    result = fit(
+        data,
+        "np.log(mathach + 10) ~ center(ses) + standardize(size) + I(ses**2) + Q('a b')",
+        random=["np.log(pos)"],
+    )
+    (line,) = [line for line in result.code("r").splitlines() if "lmer(" in line]
+    assert line == (
+        "fit <- lmer(log(mathach + 10) ~ scale(ses, scale = FALSE) + "
+        "I((size - mean(size)) / sqrt(mean((size - mean(size))^2))) + I(ses^2) + `a b` + "
+        "(1 + log(pos) | school), data = data, REML = TRUE)"
+    )
+    # That line, run by lme4 1.1 in R on data.to_csv(...) read with check.names = FALSE,
+    # gives fixef 3.107703389, 0.104116257, -0.047672791, 0.003205252, -0.070098343.
+    lme4 = [3.107703389, 0.104116257, -0.047672791, 0.003205252, -0.070098343]
+    assert estimates(result) == pytest.approx(lme4, rel=1e-4)  # I(ses^2) differs by 4e-5 relative
