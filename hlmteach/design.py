@@ -215,10 +215,19 @@ def formula_variables(formula: str, data: pd.DataFrame | None = None) -> list[st
     >>> formula_variables("math ~ round + ses", pd.DataFrame({"round": [1], "math": [1]}))
     ['math', 'round', 'ses']
     """
-    names = _formula_names(formula)[0]
-    if data is None:
-        return [n for n in names if n not in _KNOWN_NAMES]
-    return [n for n in names if n not in _KNOWN_NAMES or n in data.columns]
+    names, _, _, builtin = _formula_names(formula)
+    return _as_columns(names, builtin, data)
+
+
+def _as_columns(
+    names: Collection[str], builtin: frozenset[str], data: pd.DataFrame | None
+) -> list[str]:
+    """``names`` less those of ``builtin`` (the names among them that Python or patsy
+    define) that are not columns of ``data``."""
+    if not builtin:
+        return list(names)
+    present = () if data is None else data.columns
+    return [n for n in names if n not in builtin or n in present]
 
 
 @lru_cache(maxsize=1)
@@ -239,9 +248,12 @@ _KNOWN_NAMES = _KnownNames()
 
 
 @lru_cache(maxsize=512)
-def _formula_names(formula: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The names a formula's factors read, the functions they call, and factors that are
-    not Python expressions (such as ``a b``), each in order of first appearance.
+def _formula_names(
+    formula: str,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """The names a formula's factors read, the functions they call that neither Python nor
+    patsy defines, the factors that are not Python expressions (such as ``a b``), each in
+    order of first appearance, and the names read that Python or patsy define.
 
     Names include builtins (filtered by :func:`formula_variables`) and the text of
     ``Q('...')``, which is a column's name.
@@ -259,7 +271,12 @@ def _formula_names(formula: str) -> tuple[tuple[str, ...], tuple[str, ...], tupl
             else:
                 names.extend(read[0])
                 called.extend(read[1])
-    return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(called)), tuple(unreadable)
+    return (
+        tuple(dict.fromkeys(names)),
+        tuple(f for f in dict.fromkeys(called) if f not in _KNOWN_NAMES),
+        tuple(unreadable),
+        frozenset(n for n in names if n in _KNOWN_NAMES),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -320,7 +337,7 @@ def _check_formula_names(data: pd.DataFrame, formula: str, role: str, shown: str
     ``role`` names the formula in messages ("formula", "random part") and ``shown`` is
     the text the user wrote.
     """
-    names, called, unreadable = _formula_names(formula)
+    names, called, unreadable, builtin = _formula_names(formula)
     for code in unreadable:
         if code.strip() == ".":
             raise ModelInputError(
@@ -334,7 +351,7 @@ def _check_formula_names(data: pd.DataFrame, formula: str, role: str, shown: str
             f"A column whose name has spaces or other characters, or starts with a digit, "
             f"must be quoted: write Q({name!r})."
         )
-    unknown = [f for f in called if f not in _KNOWN_NAMES and f not in data.columns]
+    unknown = [f for f in called if f not in data.columns]
     if unknown:
         hint = _OTHER_FUNCTIONS.get(unknown[0], "use numpy's functions as np.name(x)")
         raise ModelInputError(
@@ -342,7 +359,7 @@ def _check_formula_names(data: pd.DataFrame, formula: str, role: str, shown: str
             f"numpy provides ({hint}). Patsy's own are C(), I(), Q(), center(), standardize() "
             "and bs(); write powers as I(x**2)."
         )
-    variables = [n for n in names if n not in _KNOWN_NAMES or n in data.columns]
+    variables = _as_columns(names, builtin, data)
     require_columns(data, variables, role)
     return variables
 
@@ -532,16 +549,15 @@ class _ModelColumns:
 def _factor_variables(formula: str, data: pd.DataFrame | None = None) -> tuple[set[str], set[str]]:
     """Right-hand-side variables used as numbers, and those used only inside ``C(...)``
     (as :func:`formula_variables` reads names, given ``data``)."""
-    as_number, as_category = _factor_variable_sets(formula)
-    if data is None:
-        keep = [n for n in as_number | as_category if n not in _KNOWN_NAMES]
-    else:
-        keep = [n for n in as_number | as_category if n not in _KNOWN_NAMES or n in data.columns]
+    as_number, as_category, builtin = _factor_variable_sets(formula)
+    if not builtin:
+        return set(as_number), set(as_category)
+    keep = _as_columns(as_number | as_category, builtin, data)
     return set(as_number.intersection(keep)), set(as_category.intersection(keep))
 
 
 @lru_cache(maxsize=512)
-def _factor_variable_sets(formula: str) -> tuple[frozenset[str], frozenset[str]]:
+def _factor_variable_sets(formula: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     as_number: set[str] = set()
     as_category: set[str] = set()
     for term in _model_desc(formula).rhs_termlist:
@@ -549,7 +565,8 @@ def _factor_variable_sets(formula: str) -> tuple[frozenset[str], frozenset[str]]
             code = factor.name()
             names = set((_factor_names(code) or ((),))[0])
             (as_category if code.startswith("C(") else as_number).update(names)
-    return frozenset(as_number), frozenset(as_category - as_number)
+    builtin = frozenset(n for n in as_number | as_category if n in _KNOWN_NAMES)
+    return frozenset(as_number), frozenset(as_category - as_number), builtin
 
 
 @lru_cache(maxsize=512)
@@ -773,7 +790,10 @@ def _check_magnitude(largest: np.ndarray, names: list[str]) -> None:
     ``largest`` holds each variable's largest absolute value (:func:`_column_extent`);
     a zero column is left to the checks that name it.
     """
-    too_large = [n for n, v in zip(names, largest, strict=True) if v > _LARGEST_VALUE]
+    values = largest.tolist()
+    if max(values) <= _LARGEST_VALUE and min(values) >= _SMALLEST_VALUE:
+        return
+    too_large = [n for n, v in zip(names, values, strict=True) if v > _LARGEST_VALUE]
     if too_large:
         raise ModelInputError(
             f"The variable(s) {too_large} have values beyond {_LARGEST_VALUE:g}: in such units "
@@ -781,7 +801,7 @@ def _check_magnitude(largest: np.ndarray, names: list[str]) -> None:
             "computed in double precision. Express them in larger units (divide them by a "
             "power of ten) and fit again."
         )
-    too_small = [n for n, v in zip(names, largest, strict=True) if 0 < v < _SMALLEST_VALUE]
+    too_small = [n for n, v in zip(names, values, strict=True) if 0 < v < _SMALLEST_VALUE]
     if too_small:
         raise ModelInputError(
             f"The variable(s) {too_small} have no value larger than {_SMALLEST_VALUE:g} in "

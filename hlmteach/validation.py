@@ -187,16 +187,18 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
     values = data[column]
     if isinstance(values, pd.DataFrame):
         raise ModelInputError(f"The {role} {column!r} names more than one column; rename them.")
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # the usual case, at once
+        if dtype.kind == "f" and np.isinf(values.to_numpy()).any():
+            _refuse_infinite(column, role)
+        return values
     if pd.api.types.is_bool_dtype(values):
         return values.astype(float)
     refuse_dates_and_complex(values, column, role)
     if pd.api.types.is_numeric_dtype(values):
         # Only floats can be infinite; a missing value reads as NaN, which is not.
         if values.dtype.kind == "f" and np.isinf(_as_floats(values)).any():
-            raise ModelInputError(
-                f"The {role} {column!r} contains infinite values. Replace them (for example with "
-                "NaN, which leaves those rows out) and try again."
-            )
+            _refuse_infinite(column, role)
         return values
     if numbers_stored_as_text(values):
         raise ModelInputError(
@@ -207,6 +209,13 @@ def require_numeric_column(data: pd.DataFrame, column: str, role: str) -> pd.Ser
         f"The {role} {column!r} is not numeric (dtype {values.dtype}, values such as "
         f"{values.dropna().astype(str).unique()[:3].tolist()}). Use a numeric column (convert "
         "text with pd.to_numeric), or code the categories as 0/1 dummies."
+    )
+
+
+def _refuse_infinite(column: str, role: str) -> None:
+    raise ModelInputError(
+        f"The {role} {column!r} contains infinite values. Replace them (for example with "
+        "NaN, which leaves those rows out) and try again."
     )
 
 
