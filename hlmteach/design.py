@@ -364,7 +364,9 @@ def _check_formula_names(data: pd.DataFrame, formula: str, role: str, shown: str
     return variables
 
 
-def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
+def category_references(
+    data: pd.DataFrame, formula: str, rows: pd.Index | None = None
+) -> dict[str, str]:
     """The text and categorical columns of a formula, with the level patsy takes as reference.
 
     Patsy codes such a column with treatment contrasts against its first level: the
@@ -378,6 +380,9 @@ def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
         The data the model is fitted to.
     formula : str
         The model's patsy formula.
+    rows : Index, optional
+        Labels of the rows the model uses (``Design.rows``); levels found only in other
+        rows are no reference, as the design drops them.
 
     Returns
     -------
@@ -387,8 +392,8 @@ def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
     Examples
     --------
     >>> df = pd.DataFrame({"y": [1.0, 2.0], "g": pd.Categorical(["b", "a"], ["b", "a"])})
-    >>> category_references(df, "y ~ g")
-    {'g': 'b'}
+    >>> category_references(df, "y ~ g"), category_references(df, "y ~ g", rows=df.index[1:])
+    ({'g': 'b'}, {'g': 'a'})
     """
     references: dict[str, str] = {}
     for name in formula_variables(formula, data):
@@ -397,6 +402,8 @@ def category_references(data: pd.DataFrame, formula: str) -> dict[str, str]:
             continue
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
             continue  # numpy numbers, booleans and dates: no text level to name
+        if rows is not None:
+            column = column.loc[rows]
         if isinstance(column.dtype, pd.CategoricalDtype):
             used = column.cat.remove_unused_categories().cat.categories  # as the design drops
             if len(used):

@@ -286,3 +286,15 @@ def test_d15_r_code_translates_the_outcome_the_random_part_and_patsy_functions(d
     # gives fixef 3.107703389, 0.104116257, -0.047672791, 0.003205252, -0.070098343.
     lme4 = [3.107703389, 0.104116257, -0.047672791, 0.003205252, -0.070098343]
     assert estimates(result) == pytest.approx(lme4, rel=1e-4)  # I(ses^2) differs by 4e-5 relative
+
+
+def test_d7_reference_level_is_one_the_fit_uses(d):
+    from hlmteach.design import category_references
+
+    rare = d.assign(f=np.where(d.index < 3, "a_rare", np.where(d["female"] == 1, "f", "m")))
+    rare.loc[:2, "mathach"] = np.nan
+    for column in (rare["f"], pd.Categorical(rare["f"])):
+        data = rare.assign(f=column)
+        design = build_design(data, "mathach ~ ses + f", "school")
+        assert category_references(data, "mathach ~ ses + f", rows=design.rows) == {"f": "f"}
+        assert "f[T.m]" in design.fixed_names
