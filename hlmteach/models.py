@@ -125,7 +125,7 @@ def fit_ols(data: pd.DataFrame, formula: str, by: str | None = None) -> OLSResul
         result,
         label=str(data.attrs.get("label", "")),
         column_scale=scale,
-        categories=category_references(data, formula),
+        categories=category_references(data, formula, rows=design.rows),
     )
 
 
@@ -267,5 +267,5 @@ def fit_hlm(
         label=str(data.attrs.get("label", "")),
         centering=dict(data.attrs.get("centering", {})),
         survey_weights=survey,
-        categories=category_references(data, formula),
+        categories=category_references(data, formula, rows=design.rows),
     )

@@ -21,11 +21,15 @@ import pandas as pd
 from scipy import stats
 
 from .degrees_of_freedom import between_within_df, satterthwaite_df
-from .design import Design
+from .design import Design, random_without_fixed_mean
 from .engine import EngineFit
 from .fit_statistics import fit_statistics
 from .survey_weights import SurveyWeights
 from .validation import ModelInputError
+
+#: Under VC, a slope's predictor whose mean is further from zero than this many SDs
+#: gets a note that the fit depends on its origin.
+_FAR_FROM_ZERO = 3.0
 
 __all__ = ["ByResults", "HLMResult", "OLSResult"]
 
@@ -288,14 +292,41 @@ class HLMResult:
                 "AICC is not defined: the model has as many parameters as (or more than) the "
                 "observations it uses, minus one. Compare models by AIC or BIC."
             )
-        no_mean = [n for n in self.design.random_names if n not in self.design.fixed_names]
+        no_mean = random_without_fixed_mean(self.design)
         if no_mean:
             notes.append(
                 f"The random slope(s) of {no_mean} have no fixed effect in the formula, so their "
                 f"average across {self.group} units is fixed at 0. Add them to the formula to "
                 "estimate it."
             )
+        far = self._slopes_far_from_zero()
+        if far:
+            notes.append(
+                f"Uncorrelated random effects (covariance='vc') with the slope(s) of {far} on "
+                f"predictors whose mean is more than {_FAR_FROM_ZERO:g} SDs from zero: such a "
+                "model changes with the predictor's origin (a shift of the predictor makes the "
+                "intercepts and slopes correlated, which 'vc' forbids). Centre the predictor "
+                "where zero means something, or use covariance='un', which does not depend on it."
+            )
+        if self.n_dropped:
+            total = self.n_dropped + self.n_obs
+            notes.append(
+                f"{self.n_dropped} of {total} rows have a missing value in a variable of the "
+                f"model and were not used; the fit describes the other {self.n_obs}."
+            )
         return notes
+
+    def _slopes_far_from_zero(self) -> list[str]:
+        """Under VC, the random slopes whose predictor's mean is far from zero in its SDs."""
+        if self.covariance_structure != "vc":
+            return []
+        Z, names = self.design.Z, self.design.random_names
+        mean, sd = Z.mean(axis=0), Z.std(axis=0)
+        return [
+            name
+            for name, m, s in zip(names, mean, sd, strict=True)
+            if name != "Intercept" and abs(m) > _FAR_FROM_ZERO * s
+        ]
 
     # -- school level ------------------------------------------------------------------------
     @cached_property
