@@ -380,16 +380,22 @@ def _power_over_schools(design: _Design, effect: float, n_schools: np.ndarray) -
 def _two_sided(critical: np.ndarray, df: np.ndarray, ncp: np.ndarray) -> np.ndarray:
     """P(|T| > critical) for T noncentral t(df, ncp).
 
-    Where scipy's noncentral t fails (a very large ncp, power within 1e-10 of 1), the
-    normal approximation P(T > c) = Φ((ncp − c) / sqrt(1 + c²/(2 df))) stands in.
+    Where scipy's noncentral t fails in one tail (NaN: a very large ncp, or the far
+    tail of a few df, where P(T < -c) is below 1e-17), the normal approximation
+    P(T > c) = Φ((ncp − c) / sqrt(1 + c²/(2 df))) stands in for that tail alone (for the
+    far tail, no more than its bound Φ(−ncp)), so that a tail of 1e-18 cannot replace an
+    exact power by an approximate one.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        power = stats.nct.sf(critical, df, ncp) + stats.nct.cdf(-critical, df, ncp)
         spread = np.sqrt(1.0 + critical**2 / (2.0 * df))
-        approx = stats.norm.cdf((ncp - critical) / spread) + stats.norm.cdf(
-            (-ncp - critical) / spread
-        )
-    power = np.where(np.isfinite(power), power, approx)
+        upper = stats.nct.sf(critical, df, ncp)
+        upper = np.where(np.isfinite(upper), upper, stats.norm.cdf((ncp - critical) / spread))
+        lower = stats.nct.cdf(-critical, df, ncp)
+        # T < -c needs Z + ncp < 0, so Phi(-ncp) bounds that tail (the approximation alone
+        # is 1.6e-7 where the tail is 1e-18, with 2 df).
+        bound = np.minimum(stats.norm.cdf((-ncp - critical) / spread), stats.norm.cdf(-ncp))
+        lower = np.where(np.isfinite(lower), lower, bound)
+    power = upper + lower
     return np.clip(np.where(np.isinf(ncp), 1.0, power), 0.0, 1.0)
 
 

@@ -259,3 +259,29 @@ def test_the_widget_updates_in_well_under_0_2_seconds():
 def test_the_widget_refuses_bad_starting_values():
     with pytest.raises(ModelInputError, match="must be even"):
         power_widget(n_schools=41)
+
+
+def test_power_of_four_schools_is_exact_where_scipys_far_tail_fails():
+    """With J = 4 (2 df) and ncp near 8, scipy's noncentral t gives NaN for the far tail
+    P(T < -c) (about 1e-18) at some ncp; the whole power then fell back to the normal
+    approximation, 0.952 where the exact power is 0.965, so power fell as n grew (found by
+    the monotonicity property). The exact value here is the integral over the chi-square:
+    P(T > c) = E_V[Phi(ncp - c sqrt(V / df))]."""
+    from scipy import integrate, stats
+
+    critical = stats.t.ppf(0.975, 2)
+    powers = []
+    for n in range(55, 75):
+        ncp = np.sqrt(n)  # effect 1, icc 0, J = 4: Delta = 1 / sqrt(4 (1 / n) / 4)
+        exact = integrate.quad(
+            lambda v, ncp=ncp: (
+                stats.norm.cdf(ncp - critical * np.sqrt(v / 2.0)) * stats.chi2.pdf(v, 2)
+            ),
+            0.0,
+            np.inf,
+            epsabs=1e-14,
+        )[0]
+        power = cluster_trial_power(1.0, 4, n, 0.0)
+        assert power == pytest.approx(exact, abs=1e-9)
+        powers.append(power)
+    assert np.all(np.diff(powers) > 0)
