@@ -309,10 +309,11 @@ class HLMResult:
                 "where zero means something, or use covariance='un', which does not depend on it."
             )
         if self.n_dropped:
-            total = self.n_dropped + self.n_obs
+            total, one = self.n_dropped + self.n_obs, self.n_dropped == 1
             notes.append(
-                f"{self.n_dropped} of {total} rows have a missing value in a variable of the "
-                f"model and were not used; the fit describes the other {self.n_obs}."
+                f"{self.n_dropped} of {total} rows {'has' if one else 'have'} a missing value in "
+                f"a variable of the model and {'was' if one else 'were'} not used; the fit "
+                f"describes the other {self.n_obs}."
             )
         return notes
 
