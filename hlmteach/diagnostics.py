@@ -156,7 +156,7 @@ def _conditioning(M: np.ndarray) -> np.ndarray:
 
     The engine's own map (:attr:`hlmteach.engine.Standardisation.fixed_map`): with a
     constant column, every other column is centred at its mean; each is then divided by
-    its root mean square.
+    its root mean square (and nearly collinear columns are orthonormalised).
     """
     from .engine import Standardisation
 

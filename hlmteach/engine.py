@@ -61,9 +61,11 @@ class Standardisation:
     The engine fits ``y' = (y - X @ outcome_shift) / outcome_scale``,
     ``X' = X @ fixed_map`` and ``Z' = Z @ random_map``. ``fixed_map`` centres
     each predictor on its mean (``fixed_shift`` times the intercept column) and
-    divides by its root mean square; ``random_map`` does the same for the random
-    slopes (``random_shift``; only for unstructured covariance, where it is the
-    same model). That is the same model in other
+    divides by its root mean square, then (only for nearly collinear predictors,
+    such as an interaction with a predictor far from zero) orthonormalises them
+    by ``fixed_rotation``; ``random_map`` scales the random-effect columns and
+    centres the slopes (``random_shift``; only for unstructured covariance, where it
+    is the same model). That is the same model in other
     units and origins: the random effects become ``inv(random_map) @ u``, so
     variances on the boundary stay there, and every estimate maps back exactly.
     The fit then does not depend on the units or the origin of the outcome, nor
