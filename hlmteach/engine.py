@@ -165,6 +165,23 @@ class Standardisation:
         return scaled if self.fixed_rotation is None else scaled @ self.fixed_rotation
 
     @property
+    def fixed_map_log_det(self) -> float:
+        """``log|det fixed_map|``: the centring has determinant 1 (it subtracts multiples of
+        the constant column, which it leaves as it is), and the rotation is triangular.
+
+        Examples
+        --------
+        >>> st = Standardisation(1.0, np.zeros(2), np.array([2.0, 4.0]), np.ones(1), None,
+        ...                      np.array([0.0, 3.0]))
+        >>> bool(np.isclose(st.fixed_map_log_det, np.linalg.slogdet(st.fixed_map)[1]))
+        True
+        """
+        log_det = -float(np.log(self.x_scale).sum())
+        if self.fixed_rotation is not None:
+            log_det += float(np.log(np.abs(np.diag(self.fixed_rotation))).sum())
+        return log_det
+
+    @property
     def random_map(self) -> np.ndarray:
         """``R`` with ``Z' = Z @ R``: the centring of the slopes, then the division by RMS."""
         return _centring_map(self.random_shift, self.z_scale, 0)
@@ -1085,6 +1102,10 @@ class EngineFit:
         How the optimisation ended, in plain words.
     n_evaluations : int
         Criterion evaluations used.
+    blocks : CrossProducts or None
+        The cross-product blocks the fit was computed on; None for a fit mapped back
+        from standardised blocks (``standardised``), whose ``cross_products`` are
+        then mapped back at first use.
     flat_directions : int
         Directions in which the criterion is flat at the optimum (to second order)
         while G changes: other covariance matrices fit equally well, so the data do
@@ -1107,9 +1128,16 @@ class EngineFit:
     n_evaluations: int
     reml: bool
     structure: CovarianceStructure
-    cross_products: CrossProducts = field(repr=False)
+    blocks: CrossProducts | None = field(repr=False)
     standardised: EngineFit | None = field(default=None, repr=False)
     flat_directions: int = 0
+
+    @cached_property
+    def cross_products(self) -> CrossProducts:
+        """The cross-product blocks of the data as given (for a standardised fit, mapped back)."""
+        if self.blocks is not None:
+            return self.blocks
+        return self.standardised.cross_products.unstandardised()
 
     @cached_property
     def covparm_cov(self) -> np.ndarray:
@@ -1539,7 +1567,7 @@ def _newton_minimise(
     across zero is the same covariance with the column flipped back. Where the Hessian
     is not positive definite (far from the optimum, or at a saddle) its eigenvalues are
     replaced by their absolute values (floored), which keeps the step a descent
-    direction. Stops when a Newton step would gain less than 1e-15 in -2 log L, or
+    direction. Stops when a Newton step would gain less than 1e-13 in -2 log L, or
     after 50 iterations, or when the line search fails; the caller verifies the point.
     """
     theta = _positive_columns(np.asarray(start, dtype=float), structure)
@@ -1607,9 +1635,11 @@ def _newton_polish(
     return theta, dev, evaluations
 
 
-#: Newton's method stops where a further step would gain less than this in -2 log L
-#: (quadratic convergence: the step before gained about its square root).
-_NEWTON_DONE = 1e-15
+#: Newton's method stops where a further step would gain less than this in -2 log L.
+#: The estimates are then within sqrt(gain) standard errors of the optimum, 3e-7
+#: (the criterion's asymptotic covariance is twice the inverse Hessian), and quadratic
+#: convergence took the step before from a gain of about the square root of this.
+_NEWTON_DONE = 1e-13
 
 
 class SingleThreadedBlas:
@@ -1727,8 +1757,7 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
     rows, cols = fit.structure.rows, fit.structure.cols
     deviance = fit.deviance + _residual_df(cp, fit.reml) * np.log(s**2)
     if fit.reml:  # the REML criterion's log|X'V^-1 X| carries the units of X: X' = X F
-        deviance -= 2.0 * float(np.linalg.slogdet(F)[1])
-    original = cp.unstandardised()
+        deviance -= 2.0 * st.fixed_map_log_det
     lam = fit.structure.factor(fit.theta)
     # T = R T' R', so the criterion's gradient in T is R^-T D' R^-1.
     R_inv = np.linalg.inv(R)
@@ -1737,18 +1766,19 @@ def _on_original_scale(fit: EngineFit) -> EngineFit:
     factor = R @ lam if st.random_shift is None else _lower_factor(R @ lam)
     theta = factor[rows, cols]
     gradient = 2.0 * (matrix_gradient @ factor)[rows, cols]
+    G, sigma2 = s**2 * R @ fit.G @ R.T, float(s**2 * fit.sigma2)
     return replace(
         fit,
         theta=theta,
-        G=s**2 * R @ fit.G @ R.T,
-        sigma2=float(s**2 * fit.sigma2),
+        G=G,
+        sigma2=sigma2,
         beta=s * F @ fit.beta + st.outcome_shift,
         cov_beta=s**2 * F @ fit.cov_beta @ F.T,
         deviance=float(deviance),
-        covparm_estimates=_covparm_jacobian(fit) @ fit.covparm_estimates,
+        covparm_estimates=np.append(fit.structure.pack(G), sigma2),
         gradient=gradient,
         matrix_gradient=matrix_gradient,
-        cross_products=original,
+        blocks=None,
         standardised=fit,
     )
 
@@ -2053,7 +2083,7 @@ def _build_fit(
         n_evaluations=evaluations,
         reml=reml,
         structure=structure,
-        cross_products=cp,
+        blocks=cp,
         flat_directions=flat_directions,
     )
 
