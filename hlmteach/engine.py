@@ -232,7 +232,7 @@ def _orthonormalising(gram: np.ndarray) -> np.ndarray | None:
     >>> _orthonormalising(np.eye(2)) is None
     True
     """
-    values = np.linalg.eigvalsh(gram)
+    values = _symmetric_eigen(gram)[0]
     if not values[0] > 0 or values[-1] <= _WORST_FIXED_CONDITION * values[0]:
         return None
     factor = _cholesky(gram)
@@ -526,7 +526,10 @@ class CovarianceStructure:
 
     ``"un"`` (unstructured, as HLM 8, lme4 and SAS ``TYPE=UN``) frees the whole
     lower triangle; ``"vc"`` (variance components, SAS's default ``TYPE=VC``)
-    frees the diagonal only, so the random effects are uncorrelated.
+    frees the diagonal only, so the random effects are uncorrelated. The arrays
+    ``rows``, ``cols``, ``on_diagonal``, ``units`` and ``same_column`` locate the
+    free elements (see ``_FreeElements``); they are read-only and shared by every
+    structure of the same kind and size.
 
     Examples
     --------
@@ -538,39 +541,25 @@ class CovarianceStructure:
     q: int
     rows: np.ndarray = field(init=False, repr=False)
     cols: np.ndarray = field(init=False, repr=False)
+    on_diagonal: np.ndarray = field(init=False, repr=False)
+    units: np.ndarray = field(init=False, repr=False)
+    same_column: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        rows, cols = _free_elements(self.kind, self.q)
-        object.__setattr__(self, "rows", rows)
-        object.__setattr__(self, "cols", cols)
+        # The arrays depend on (kind, q) alone: made once, read-only, shared by fits.
+        for name, value in _free_elements(self.kind, self.q)._asdict().items():
+            object.__setattr__(self, name, value)
 
     @property
     def n_theta(self) -> int:
         """Number of free elements of ``Lambda`` (= covariance parameters of G)."""
         return int(self.rows.shape[0])
 
-    @property
-    def on_diagonal(self) -> np.ndarray:
-        """Which free elements are diagonal (these are bounded below by zero)."""
-        return self.rows == self.cols
-
     def factor(self, theta: np.ndarray) -> np.ndarray:
         """The lower-triangular ``Lambda`` for the free elements ``theta``."""
         lam = np.zeros((self.q, self.q))
         lam[self.rows, self.cols] = theta
         return lam
-
-    @cached_property
-    def units(self) -> np.ndarray:
-        """(k, q, q): the unit matrix at each free element's place in ``Lambda``."""
-        units = np.zeros((self.n_theta, self.q, self.q))
-        units[np.arange(self.n_theta), self.rows, self.cols] = 1.0
-        return units
-
-    @cached_property
-    def same_column(self) -> np.ndarray:
-        """(k, k): whether two free elements lie in the same column of ``Lambda``."""
-        return self.cols[:, None] == self.cols[None, :]
 
     def start(self) -> np.ndarray:
         """lme4's starting point: identity factor."""
@@ -588,9 +577,19 @@ class CovarianceStructure:
         return out
 
 
+class _FreeElements(NamedTuple):
+    """Where the free elements of ``Lambda`` are, as :class:`CovarianceStructure` keeps it."""
+
+    rows: np.ndarray  # (k,): row of each free element
+    cols: np.ndarray  # (k,): its column
+    on_diagonal: np.ndarray  # (k,): diagonal elements, which are bounded below by zero
+    units: np.ndarray  # (k, q, q): the unit matrix at each free element's place
+    same_column: np.ndarray  # (k, k): whether two free elements lie in the same column
+
+
 @lru_cache(maxsize=64)
-def _free_elements(kind: str, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the free elements of ``Lambda`` (read-only, shared by fits)."""
+def _free_elements(kind: str, q: int) -> _FreeElements:
+    """The free elements of ``Lambda`` for a structure (read-only arrays, shared by fits)."""
     if kind == "un":
         rows, cols = np.tril_indices(q)
     elif kind == "vc":
@@ -600,8 +599,13 @@ def _free_elements(kind: str, q: int) -> tuple[np.ndarray, np.ndarray]:
             f"Unknown covariance structure {kind!r}; use 'un' (unstructured) "
             "or 'vc' (uncorrelated variance components)."
         )
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
+    k = rows.shape[0]
+    units = np.zeros((k, q, q))
+    units[np.arange(k), rows, cols] = 1.0
+    elements = _FreeElements(rows, cols, rows == cols, units, cols[:, None] == cols[None, :])
+    for array in elements:
+        array.flags.writeable = False
+    return elements
 
 
 class _SchoolsLast(NamedTuple):
@@ -1479,18 +1483,30 @@ def _verified_minimum(
     idx = np.flatnonzero(free)
     if idx.size == 0:
         return True, np.zeros((k, 0))
-    values, vectors = _symmetric_eigen(hess[np.ix_(idx, idx)])
+    every = idx.size == k
+    values, vectors = _symmetric_eigen(hess if every else hess[np.ix_(idx, idx)])
     if not np.isfinite(values).all():
         return False, np.zeros((k, 0))
-    tolerance = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
+    tolerance = 1e-8 * max(_largest_magnitude(values), 1.0)
     if values[0] < -tolerance:
         return False, np.zeros((k, 0))
-    slopes = vectors.T @ grad[idx]
+    slopes = vectors.T @ (grad if every else grad[idx])
     curved = values > tolerance
     gain = 0.5 * float(np.sum(slopes[curved] ** 2 / values[curved]))
     flat = np.zeros((k, int((~curved).sum())))
     flat[idx] = vectors[:, ~curved]
     return bool(gain < 1e-8 and np.all(np.abs(slopes[~curved]) < 1e-6)), flat
+
+
+def _largest_magnitude(ascending: np.ndarray) -> float:
+    """The largest absolute value of ascending numbers (eigenvalues): the first or the last.
+
+    Examples
+    --------
+    >>> _largest_magnitude(np.array([-3.0, 1.0, 2.0]))
+    3.0
+    """
+    return max(-float(ascending[0]), float(ascending[-1]))
 
 
 def _flat_covariances(theta: np.ndarray, flat: np.ndarray, structure: CovarianceStructure) -> int:
@@ -1599,7 +1615,7 @@ def _newton_minimise(
         values, vectors = _symmetric_eigen(hess)
         if not np.isfinite(values[0]):
             break
-        floor = 1e-8 * max(float(np.max(np.abs(values))), 1.0)
+        floor = 1e-8 * max(_largest_magnitude(values), 1.0)
         regular = values[0] > floor
         step = -(vectors @ ((vectors.T @ grad) / np.maximum(np.abs(values), floor)))
         slope = float(grad @ step)
