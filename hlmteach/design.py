@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import re
 import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -534,16 +535,16 @@ class _ModelColumns:
             return None
         return values if self.keep is None else values[self.keep]
 
+    def floated(self) -> list[str]:
+        """The integer columns that formulas compute with, which patsy gets as floats."""
+        return [c for c in self.computed if c in self.plain and self.data[c].dtype.kind in "iu"]
+
     def frame(self) -> pd.DataFrame:
         """The rows used as a data frame for patsy, nullable numbers as floats."""
         if self._frame is None:
             rows = self.data if self.keep is None else self.data.loc[self.keep]
             frame = _as_plain_numbers(rows, self.plain)
-            changed = {
-                c: frame[c].astype(float)
-                for c in self.computed
-                if c in self.plain and frame[c].dtype.kind in "iu"
-            }
+            changed = {c: frame[c].astype(float) for c in self.floated()}
             changed.update(
                 (c, frame[c].cat.remove_unused_categories())
                 for c in self.plain
@@ -684,7 +685,26 @@ def _design_matrices(
         )
     _check_terms_kept(X_df, formula)
     X = X_df.to_numpy(dtype=float)
-    return y_df.iloc[:, 0].to_numpy(dtype=float), X, list(X_df.columns), list(X.T)
+    names = _integer_level_names(list(X_df.columns), columns.floated())
+    return y_df.iloc[:, 0].to_numpy(dtype=float), X, names, list(X.T)
+
+
+def _integer_level_names(names: list[str], floated: Sequence[str]) -> list[str]:
+    """Column names with the levels of integer categories as integers again.
+
+    An integer column that a formula both computes with and names as a category
+    (``C(k) + I(k**2)``) reaches patsy as floats, so its dummies would be labelled
+    ``C(k)[T.1.0]``; they are labelled ``C(k)[T.1]``, as for any integer column.
+
+    Examples
+    --------
+    >>> _integer_level_names(["C(k)[T.1.0]", "C(k)[T.-2.0]:x", "C(kk)[T.1.0]"], ["k"])
+    ['C(k)[T.1]', 'C(k)[T.-2]:x', 'C(kk)[T.1.0]']
+    """
+    for column in floated:
+        level = re.compile(r"(C\(" + re.escape(column) + r"\b[^\[]*\)\[[A-Za-z]*\.?)(-?\d+)\.0\]")
+        names = [level.sub(r"\1\2]", name) for name in names]
+    return names
 
 
 def _check_predictor_types(data: pd.DataFrame, as_number: set[str], as_category: set[str]) -> None:

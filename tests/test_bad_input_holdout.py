@@ -78,6 +78,18 @@ def test_d16_integer_categories_keep_their_labels(d):
     assert "C(sector)[T.1]" in fit(d, "mathach ~ C(sector) + I(size**2)").fixed.index
 
 
+def test_an_integer_column_both_computed_with_and_a_category_keeps_integer_labels(d):
+    # The same column in C(...) and in an expression reaches patsy as floats.
+    grade = d.assign(grade=(d["ses"].rank(method="dense").astype(int) % 3) - 1)
+    formula = "mathach ~ C(grade) + I(grade**2):ses"
+    result = fit(grade, formula)
+    assert list(result.fixed.index[:3]) == ["Intercept", "C(grade)[T.0]", "C(grade)[T.1]"]
+    assert "I(grade ** 2):ses" in result.fixed.index
+    floats = fit(grade.assign(grade=grade["grade"].astype(float)), formula)
+    assert list(floats.fixed.index[1:3]) == ["C(grade)[T.0.0]", "C(grade)[T.1.0]"]
+    assert estimates(result) == pytest.approx(estimates(floats), rel=1e-12)
+
+
 # -- D2: columns named like Python builtins ------------------------------------------------------
 def test_d2_builtin_named_columns_are_checked_like_any_column(d):
     text = d.assign(round=d["ses"].astype(str))
