@@ -11,6 +11,7 @@ reliability of each school's coefficients. :class:`OLSResult` is an OLS fit and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .degrees_of_freedom import between_within_df, satterthwaite_df
-from .design import Design, random_without_fixed_mean
+from .design import Design, formula_variables, random_without_fixed_mean
 from .engine import EngineFit
 from .fit_statistics import fit_statistics
 from .survey_weights import SurveyWeights
@@ -448,7 +449,16 @@ class HLMResult:
             self.covariance_structure,
             language,
             categories=self.categories,
+            complete_cases=self._centring_columns_losing_rows(),
         )
+
+    def _centring_columns_losing_rows(self) -> list[str]:
+        """The model's columns, if it centres or standardises inside the formula and
+        rows were dropped for missing values (see :func:`hlmteach.syntax.model_code`)."""
+        model = " + ".join([self.formula, *self.random_terms])
+        if not self.n_dropped or not re.search(r"\b(center|standardize|scale)\(", model):
+            return []
+        return list(dict.fromkeys([*formula_variables(model), self.group]))
 
     def summary(self) -> str:
         """A plain-text report in the order SAS prints it."""

@@ -330,6 +330,7 @@ def model_code(
     language: str = "all",
     data_name: str = "data",
     categories: Mapping[str, str] | None = None,
+    complete_cases: Sequence[str] = (),
 ) -> str:
     """The code that fits the same model in SAS PROC MIXED, R lme4 and Python.
 
@@ -353,6 +354,12 @@ def model_code(
         Text or categorical columns of the data, with the reference level the Python
         fit uses; they go into SAS's CLASS statement with ``REF=`` and into R as factors
         with the same reference level.
+    complete_cases : sequence of str, optional
+        Columns whose missing values drop a row, for a model that centres or
+        standardises a variable and loses rows: hlmteach centres on the rows it
+        uses, but R's ``scale()`` and patsy's ``center()`` in statsmodels centre on
+        every row where the variable itself is present, so the R and statsmodels
+        code keep the complete rows first.
 
     Returns
     -------
@@ -363,6 +370,12 @@ def model_code(
     >>> print(model_code("math ~ college", "school", ["college"], language="r"))
     library(lmerTest)
     fit <- lmer(math ~ college + (1 + college | school), data = data, REML = TRUE)
+    summary(fit)
+    >>> print(model_code("math ~ center(ses)", "school", [], language="r",
+    ...                  complete_cases=["math", "ses", "school"]))
+    library(lmerTest)
+    data <- data[complete.cases(data[, c("math", "ses", "school")]), ]  # the rows the fit uses
+    fit <- lmer(math ~ scale(ses, scale = FALSE) + (1 | school), data = data, REML = TRUE)
     summary(fit)
     """
     outcome, rhs = (s.strip() for s in formula.split("~", 1))
@@ -385,8 +398,22 @@ def model_code(
     r_terms = [_r_formula(t, categories) for t in random]
     r_random = f"(1 + {' + '.join(r_terms)} {bar} {group})" if random else f"(1 | {group})"
     r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
+    r_complete = sm_complete = ""
+    sm_data = data_name
+    if complete_cases:
+        r_columns = ", ".join(f'"{c}"' for c in complete_cases)
+        r_complete = (
+            f"{data_name} <- {data_name}[complete.cases({data_name}[, c({r_columns})]), ]"
+            "  # the rows the fit uses\n"
+        )
+        sm_data = "complete"
+        sm_complete = (
+            f"complete = {data_name}.dropna(subset={list(complete_cases)!r})"
+            "  # the rows the fit uses\n"
+        )
     r = (
         "library(lmerTest)\n"
+        f"{r_complete}"
         f"fit <- lmer({_r_formula(outcome)} ~ {r_fixed} + {r_random}, data = {data_name}, "
         f"REML = {'TRUE' if method == 'REML' else 'FALSE'})\n"
         "summary(fit)"
@@ -410,7 +437,8 @@ def model_code(
         "fit\n\n"
         "# statsmodels\n"
         "import statsmodels.formula.api as smf\n"
-        f"smf.mixedlm({formula!r}, {data_name}, groups={data_name}[{group!r}], {sm_random})"
+        f"{sm_complete}"
+        f"smf.mixedlm({formula!r}, {sm_data}, groups={sm_data}[{group!r}], {sm_random})"
         f".fit(reml={method == 'REML'})"
     )
     chosen = {"sas": sas, "r": r, "python": py}

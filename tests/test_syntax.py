@@ -66,3 +66,55 @@ def test_ols_code_and_equation():
     assert "lm(mathach ~ ses + sector, data = data)" in ols.code("r")
     compile(ols.code("python"), "<ols_code>", "exec")
     assert r"\beta_{2}\,\text{sector}_i" in ols.equations()
+
+
+def _centred_with_missing_outcomes():
+    """HSB's first 40 schools, ses moved off zero, every 7th outcome missing."""
+    import numpy as np
+
+    import hlmteach as hlm
+
+    hsb = hlm.load_hsb()
+    data = hsb[hsb["school"].isin(hsb["school"].unique()[:40])].reset_index(drop=True)
+    data.loc[data.index % 7 == 0, "mathach"] = np.nan
+    return data.assign(ses=data["ses"] + 3.0)
+
+
+def test_code_for_a_centred_model_that_drops_rows_keeps_the_rows_the_fit_uses():
+    import warnings
+
+    import hlmteach as hlm
+
+    data = _centred_with_missing_outcomes()
+    fit = hlm.fit_hlm(data, "mathach ~ center(ses)", group="school", random=["center(ses)"])
+    assert (fit.n_dropped, fit.n_obs) == (255, 1530)
+    # lme4 1.1 (Debian's r-cran-lme4; bobyqa, rhoend 2e-10) on the R code printed here,
+    # 2026-12-02: 12.81090409815, 2.45716763406, REML criterion 9937.11084657. Without the
+    # complete.cases line, R centres ses on all 1785 rows: intercept 12.79905.
+    assert fit.fixed["estimate"].to_numpy() == pytest.approx(
+        [12.81090409815, 2.45716763406], rel=1e-7
+    )
+    assert fit.deviance == pytest.approx(9937.11084657, abs=1e-6)
+    r = fit.code("r")
+    assert 'data <- data[complete.cases(data[, c("mathach", "ses", "school")]), ]' in r
+    assert r.index("complete.cases") < r.index("lmer(")
+    # The statsmodels lines, run as printed, fit the same rows (to its optimiser's precision).
+    statsmodels_part = fit.code("python").split("# statsmodels\n", 1)[1].strip().splitlines()
+    namespace = {"data": data}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec("\n".join(statsmodels_part[:-1]), namespace)
+        other = eval(statsmodels_part[-1], namespace)
+    assert other.fe_params.to_numpy() == pytest.approx(fit.fixed["estimate"].to_numpy(), rel=1e-5)
+
+
+def test_code_keeps_every_row_when_none_is_dropped_or_nothing_is_centred():
+    import hlmteach as hlm
+
+    data = _centred_with_missing_outcomes()
+    plain = hlm.fit_hlm(data, "mathach ~ ses", group="school", random=["ses"])
+    complete = data.dropna()
+    centred = hlm.fit_hlm(complete, "mathach ~ center(ses)", group="school")
+    for fit in (plain, centred):
+        assert "complete.cases" not in fit.code("r")
+        assert "dropna" not in fit.code("python")
