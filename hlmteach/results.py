@@ -440,6 +440,7 @@ class HLMResult:
                 self.survey_weights,
                 language,
                 categories=self.categories,
+                complete_cases=self._rows_the_code_must_keep(),
             )
         return model_code(
             self.formula,
@@ -449,16 +450,26 @@ class HLMResult:
             self.covariance_structure,
             language,
             categories=self.categories,
-            complete_cases=self._centring_columns_losing_rows(),
+            complete_cases=self._rows_the_code_must_keep(),
         )
 
-    def _centring_columns_losing_rows(self) -> list[str]:
-        """The model's columns, if it centres or standardises inside the formula and
-        rows were dropped for missing values (see :func:`hlmteach.syntax.model_code`)."""
+    def _rows_the_code_must_keep(self) -> list[str]:
+        """The columns whose complete rows the code for other programs keeps first, or [].
+
+        Only when rows were dropped for missing values and the other program would
+        otherwise compute on them: a variable centred or standardised inside the
+        formula (:func:`hlmteach.syntax.model_code`), or survey weights rescaled
+        school by school (:func:`hlmteach.syntax.weighted_model_code`).
+        """
         model = " + ".join([self.formula, *self.random_terms])
-        if not self.n_dropped or not re.search(r"\b(center|standardize|scale)\(", model):
+        survey = self.survey_weights
+        rescaled = survey is not None and survey.scaling != "none"
+        centred = re.search(r"\b(center|standardize|scale)\(", model) is not None
+        if not self.n_dropped or not (centred or rescaled):
             return []
-        return list(dict.fromkeys([*formula_variables(model), self.group]))
+        weights = [] if survey is None else [survey.weights, survey.group_weights]
+        columns = [*formula_variables(model), self.group, *filter(None, weights)]
+        return list(dict.fromkeys(columns))
 
     def summary(self) -> str:
         """A plain-text report in the order SAS prints it."""

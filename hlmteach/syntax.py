@@ -398,14 +398,9 @@ def model_code(
     r_terms = [_r_formula(t, categories) for t in random]
     r_random = f"(1 + {' + '.join(r_terms)} {bar} {group})" if random else f"(1 | {group})"
     r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
-    r_complete = sm_complete = ""
+    r_complete, sm_complete = _r_complete_rows(data_name, complete_cases), ""
     sm_data = data_name
     if complete_cases:
-        r_columns = ", ".join(f'"{c}"' for c in complete_cases)
-        r_complete = (
-            f"{data_name} <- {data_name}[complete.cases({data_name}[, c({r_columns})]), ]"
-            "  # the rows the fit uses\n"
-        )
         sm_data = "complete"
         sm_complete = (
             f"complete = {data_name}.dropna(subset={list(complete_cases)!r})"
@@ -506,6 +501,21 @@ def ols_code(
     return _in_language(chosen, language)
 
 
+def _r_complete_rows(data_name: str, columns: Sequence[str]) -> str:
+    """R's line that keeps the rows with every one of ``columns`` present ("" for none).
+
+    Examples
+    --------
+    >>> print(_r_complete_rows("data", ["y", "x"]), end="")
+    data <- data[complete.cases(data[, c("y", "x")]), ]  # the rows the fit uses
+    """
+    if not columns:
+        return ""
+    listed = ", ".join(f'"{c}"' for c in columns)
+    keep = f"{data_name}[complete.cases({data_name}[, c({listed})]), ]"
+    return f"{data_name} <- {keep}  # the rows the fit uses\n"
+
+
 def _conditional_weight_steps(survey: SurveyWeights, group: str) -> dict[str, str]:
     """Per language, the lines that make the conditional student weight ``w_within``."""
     steps = {"r": "", "sas": "", "stata": ""}
@@ -540,6 +550,7 @@ def weighted_model_code(
     language: str = "all",
     data_name: str = "data",
     categories: Mapping[str, str] | None = None,
+    complete_cases: Sequence[str] = (),
 ) -> str:
     """The code that fits the same survey-weighted model in Stata, R WeMix, SAS and Python.
 
@@ -569,6 +580,10 @@ def weighted_model_code(
     categories : mapping of str to str, optional
         Text or categorical columns with their reference levels, as in
         :func:`model_code`.
+    complete_cases : sequence of str, optional
+        Columns whose missing values drop a row, for a fit that rescales its weights
+        and loses rows: the R code keeps the complete rows before it sums the weights
+        school by school, as hlmteach does (WeMix itself drops the rows only later).
 
     Returns
     -------
@@ -656,7 +671,7 @@ def weighted_model_code(
     r_fixed = _r_formula(" + ".join(terms), categories) if terms else "1"
     r = (
         "library(WeMix)\n"
-        f"{ones['r']}{steps['r']}{r_scale}"
+        f"{_r_complete_rows(data_name, complete_cases)}{ones['r']}{steps['r']}{r_scale}"
         f"fit <- mix({_r_formula(outcome)} ~ {r_fixed} + {r_random}, data = {data_name},\n"
         f'           weights = c("w_within", "{school}"), cWeights = TRUE)\n'
         "summary(fit)"

@@ -118,3 +118,53 @@ def test_code_keeps_every_row_when_none_is_dropped_or_nothing_is_centred():
     for fit in (plain, centred):
         assert "complete.cases" not in fit.code("r")
         assert "dropna" not in fit.code("python")
+
+
+@pytest.mark.parametrize(
+    ("scaling", "fixed", "variances"),
+    [
+        # WeMix (GitHub American-Institutes-for-Research/WeMix at 4f1497c, built into a
+        # private library with its Matrix requirement lowered to Debian's 1.5-3; mix()
+        # at its defaults) on the R code printed here, 2026-12-02.
+        ("size", [470.575549122, 27.810771728], [1019.70023943, 5398.50473952]),
+        ("effective", [470.5822138844, 27.8075003367], [1016.73004108, 5400.63681083]),
+    ],
+)
+def test_weighted_code_that_rescales_weights_keeps_the_rows_the_fit_uses(scaling, fixed, variances):
+    import numpy as np
+
+    import hlmteach as hlm
+
+    data = hlm.load_pisa()
+    data.loc[data.index % 9 == 0, "escs"] = np.nan  # 349 of 3136 rows
+    fit = hlm.fit_hlm(
+        data,
+        "pv1math ~ escs",
+        group="schoolid",
+        method="ML",
+        weights="w_fstuwt",
+        group_weights="w_fschwt",
+        weight_scaling=scaling,
+    )
+    assert fit.n_dropped == 349
+    # Without the complete.cases line WeMix's size-scaled fit gives 470.62898448: the
+    # school sums of the weights then include the 349 rows that no fit uses.
+    # WeMix stops bobyqa at its default tolerance: its variances agree to about 2e-7, its
+    # fixed effects to about 1e-8 (the missing rows move the intercept by 1e-4).
+    assert fit.fixed["estimate"].to_numpy() == pytest.approx(fixed, rel=1e-7)
+    assert fit.covariance["estimate"].to_numpy() == pytest.approx(variances, rel=1e-6)
+    r = fit.code("r")
+    keep = (
+        'data <- data[complete.cases(data[, c("pv1math", "escs", "schoolid", "w_fstuwt", '
+        '"w_fschwt")]), ]'
+    )
+    assert keep in r and r.index(keep) < r.index("ave(")
+    unscaled = hlm.fit_hlm(
+        data,
+        "pv1math ~ escs",
+        group="schoolid",
+        method="ML",
+        weights="w_fstuwt",
+        group_weights="w_fschwt",
+    )
+    assert "complete.cases" not in unscaled.code("r")  # WeMix drops the rows itself
