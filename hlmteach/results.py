@@ -11,7 +11,6 @@ reliability of each school's coefficients. :class:`OLSResult` is an OLS fit and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -461,11 +460,12 @@ class HLMResult:
         formula (:func:`hlmteach.syntax.model_code`), or survey weights rescaled
         school by school (:func:`hlmteach.syntax.weighted_model_code`).
         """
+        from .syntax import centres_in_formula
+
         model = " + ".join([self.formula, *self.random_terms])
         survey = self.survey_weights
         rescaled = survey is not None and survey.scaling != "none"
-        centred = re.search(r"\b(center|standardize|scale)\(", model) is not None
-        if not self.n_dropped or not (centred or rescaled):
+        if not self.n_dropped or not (centres_in_formula(model) or rescaled):
             return []
         weights = [] if survey is None else [survey.weights, survey.group_weights]
         columns = [*formula_variables(model), self.group, *filter(None, weights)]

@@ -224,6 +224,19 @@ _R_CALLS = {
 }
 
 
+def centres_in_formula(formula: str) -> bool:
+    """Whether a formula centres or standardises a variable itself (patsy's stateful
+    transforms ``center``, ``standardize`` and ``scale``, which other programs compute
+    on their own rows).
+
+    Examples
+    --------
+    >>> centres_in_formula("y ~ center(ses) + x"), centres_in_formula("y ~ np.log(x)")
+    (True, False)
+    """
+    return re.search(rf"(?<![\w.])({'|'.join(map(re.escape, _R_CALLS))})\(", formula) is not None
+
+
 def _r_functions(text: str) -> str:
     """Patsy-only spellings in R: ``Q('a b')`` is the backquoted name, ``x**2`` is ``x^2``,
     and ``center(x)`` and ``standardize(x)`` are written with R's functions.
